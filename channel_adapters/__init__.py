@@ -1,0 +1,1 @@
+"""Channel adapters: one module per transport, one small interface (see base.py)."""

@@ -1,0 +1,1 @@
+"""Settings (pydantic-settings) and tenant rule files for omnibill."""

@@ -1,0 +1,104 @@
+"""Validated runtime settings: one model per concern, all overridable by OMNIBILL_* variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SmtpSettings(BaseModel):
+    """Where e-mail is delivered (the sandbox SMTP server by default)."""
+
+    host: str = Field("127.0.0.1", description="SMTP server host")
+    port: int = Field(2525, description="SMTP server port")
+    username: str | None = Field(None, description="SMTP user, when the server needs AUTH")
+    password: SecretStr | None = Field(None, description="SMTP password")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS")
+    timeout_s: float = Field(10.0, description="Socket timeout per SMTP connection")
+    sender: str = Field("invoices@demo.omnibill.test", description="Envelope and From address")
+
+
+class GatewaySettings(BaseModel):
+    """HTTP providers: the SMS gateway and the digital-mailbox API (one sandbox serves both)."""
+
+    sms_url: str = Field("http://127.0.0.1:8025/sms", description="Base URL of the SMS gateway")
+    mailbox_url: str = Field("http://127.0.0.1:8025/mailbox", description="Base URL of the mailbox API")
+    api_key: SecretStr = Field(SecretStr("sandbox-key"), description="Bearer token for the HTTP providers")
+    timeout_s: float = Field(10.0, description="Per-request timeout")
+
+
+class DropSettings(BaseModel):
+    """File drops: print house (PDF batches + manifest) and e-invoice access point (UBL files)."""
+
+    print_url: str = Field("", description="Folder or s3:// URL for print batches; default <data_dir>/drops/print")
+    einvoice_url: str = Field("", description="Folder or s3:// URL for e-invoices; default <data_dir>/drops/einvoice")
+
+
+class S3Settings(BaseModel):
+    """S3 API client settings, used for every s3:// URL (extract, document store, drops)."""
+
+    endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://127.0.0.1:9000 for a local one")
+    region: str = Field("eu-north-1", description="S3 region")
+    access_key_id: SecretStr | None = Field(None, description="S3 access key id")
+    secret_access_key: SecretStr | None = Field(None, description="S3 secret key")
+
+
+class SandboxSettings(BaseModel):
+    """The local providers started for a run when nothing listens on their ports."""
+
+    autostart: bool = Field(True, description="Start the sandbox providers for a run when none are listening")
+    host: str = Field("127.0.0.1", description="Address the sandbox providers bind to")
+    smtp_port: int = Field(2525, description="Sandbox SMTP port")
+    http_port: int = Field(8025, description="Sandbox HTTP gateway port (SMS + mailbox)")
+
+
+class Settings(BaseSettings):
+    """All omnibill settings; environment variables OMNIBILL_<FIELD> or OMNIBILL_<GROUP>__<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIBILL_", env_nested_delimiter="__", env_file=".env",
+                                      extra="ignore")
+
+    data_dir: Path = Field(REPO_ROOT / "var", description="Ledger file, document store, drops and sandbox data")
+    database_url: str = Field("", description="SQLAlchemy URL of the ledger; default sqlite:///<data_dir>/omnibill.sqlite")
+    document_store_url: str = Field("", description="Folder or s3:// URL for rendered documents; default <data_dir>/documents")
+    tenants_dir: Path = Field(REPO_ROOT / "config" / "tenants", description="Folder of tenant rule files (<tenant>.toml)")
+    batch_size: int = Field(1000, ge=1, description="Messages per batch: one Prefect task per stage and batch")
+    render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core")
+    dispatch_retries: int = Field(3, ge=0, description="Prefect retries of a dispatch batch on transient errors")
+    dispatch_retry_delay_s: float = Field(1.0, ge=0, description="Base delay of the exponential retry backoff")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    drops: DropSettings = Field(default_factory=DropSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    def resolved_database_url(self) -> str:
+        """The ledger URL, defaulting to a SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'omnibill.sqlite'}"
+
+    def resolved_store_url(self) -> str:
+        """The document store location."""
+        return self.document_store_url or str(self.data_dir / "documents")
+
+    def resolved_print_url(self) -> str:
+        """The print-house drop location."""
+        return self.drops.print_url or str(self.data_dir / "drops" / "print")
+
+    def resolved_einvoice_url(self) -> str:
+        """The e-invoice access-point drop location."""
+        return self.drops.einvoice_url or str(self.data_dir / "drops" / "einvoice")
+
+    def sandbox_dir(self) -> Path:
+        """Where the sandbox providers keep what they received."""
+        return self.data_dir / "sandbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

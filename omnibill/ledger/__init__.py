@@ -1,0 +1,1 @@
+"""The SQL ledger: the truth about every run, document, message and attempt."""

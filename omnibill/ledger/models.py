@@ -1,0 +1,158 @@
+"""SQLAlchemy 2 typed models of the ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(18, 2)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, for audit columns."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable migration names)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class BillingRun(Base):
+    """One tenant's billing of one period; reruns of the same period reuse it."""
+
+    __tablename__ = "billing_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))
+    source: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    executions: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    __table_args__ = (Index("ux_billing_runs_tenant_period", "tenant", "period", unique=True),)
+
+
+class Customer(Base):
+    """A customer as extracted for a run, with contact data and latest consents."""
+
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("billing_runs.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    consents: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Document(Base):
+    """One ERP document to deliver; its decision says which channel and why."""
+
+    __tablename__ = "documents"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("billing_runs.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    document_type: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal] = mapped_column(Money)
+    vat_amount: Mapped[Decimal] = mapped_column(Money)
+    total_incl_vat: Mapped[Decimal] = mapped_column(Money)
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    payment_reference: Mapped[str] = mapped_column(String(64))
+    batch_no: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_documents_run_batch", "run_id", "batch_no"),)
+
+
+class Message(Base):
+    """One document in one channel: the unit that is rendered, sent and tracked."""
+
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("billing_runs.id"))
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    batch_no: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    reason: Mapped[str | None] = mapped_column(Text)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fallback_of: Mapped[str | None] = mapped_column(String(32))
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    provider_ref: Mapped[str | None] = mapped_column(String(256))
+    cost: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_messages_run_channel_batch_state", "run_id", "channel", "batch_no", "state"),)
+
+
+class MessageEvent(Base):
+    """A state transition of a message, with its time and cause."""
+
+    __tablename__ = "message_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DispatchAttempt(Base):
+    """One try at handing a message to its provider."""
+
+    __tablename__ = "dispatch_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16), default="sending")
+    error: Mapped[str | None] = mapped_column(Text)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Receipt(Base):
+    """A delivery report from a provider (delivered, bounced, printed)."""
+
+    __tablename__ = "receipts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QuarantinedRow(Base):
+    """An extract row that could not be used, with where it was and why."""
+
+    __tablename__ = "quarantined_rows"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("billing_runs.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    file: Mapped[str] = mapped_column(Text)
+    row_number: Mapped[int] = mapped_column(Integer)
+    record_key: Mapped[str | None] = mapped_column(String(256))
+    customer_id: Mapped[str | None] = mapped_column(String(128))
+    field: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
