@@ -47,6 +47,10 @@ class CategoryRules(BaseModel):
     person_chain: list[ChannelName] = Field(description="Channel preference for persons, best first")
     organisation_chain: list[ChannelName] = Field(description="Channel preference for organisations, best first")
     paper_always_allowed: bool = Field(True, description="Print is the last resort even without an opt-in")
+    registration_is_consent: list[ChannelName] = Field(
+        default_factory=lambda: ["einvoice", "mailbox"],
+        description="Channels where the customer's own registration (PEPPOL receiver, digital mailbox) "
+                    "counts as consent unless they opted out")
 
 
 class TenantRules(BaseModel):

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wiring over the plain stage functions in omnibill/ (one task per stage and batch)."""

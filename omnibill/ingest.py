@@ -1,0 +1,57 @@
+"""Extract stage, ledger side: store a validated extract's customers, documents and quarantine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from omnibill.extract import ValidatedExtract
+from omnibill.ledger.codec import document_payload, party_to_json
+from omnibill.ledger.models import Customer, Document, QuarantinedRow
+from omnibill.ledger.repository import batch_numbers, insert_ignore
+from omnibill.model import stable_id
+from omnibill.privacy import scrub
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What the extract stage stored."""
+
+    invoice_rows: int
+    documents: int
+    quarantined_rows: int
+    quarantined_invoices: int
+    batches: list[int]
+
+
+def store_extract(session: Session, run_id: str, extract: ValidatedExtract, batch_size: int) -> IngestSummary:
+    """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are."""
+    insert_ignore(session, Customer, [
+        {"id": stable_id("customer", run_id, cid), "run_id": run_id, "customer_id": cid,
+         "data": party_to_json(party), "consents": extract.consents.get(cid, {})}
+        for cid, party in extract.customers.items()])
+    insert_ignore(session, Document, [_document_row(run_id, i // batch_size, doc)
+                                      for i, doc in enumerate(extract.documents)])
+    insert_ignore(session, QuarantinedRow, [
+        {"id": stable_id("quarantine", run_id, q.table, q.file, str(q.row_number), q.field or ""),
+         "run_id": run_id, "table_name": q.table, "file": q.file, "row_number": q.row_number,
+         "record_key": q.record_key, "customer_id": q.customer_id, "field": q.field,
+         "reason": scrub(q.reason), "raw": q.raw}
+        for q in extract.quarantine])
+    session.flush()
+    return IngestSummary(
+        invoice_rows=extract.invoice_rows, documents=len(extract.documents),
+        quarantined_rows=len(extract.quarantine),
+        quarantined_invoices=sum(1 for q in extract.quarantine if q.table == "invoices"),
+        batches=batch_numbers(session, run_id))
+
+
+def _document_row(run_id: str, batch_no: int, doc) -> dict:
+    return {
+        "id": doc.document_id, "run_id": run_id, "invoice_id": doc.invoice_id, "customer_id": doc.customer.customer_id,
+        "document_type": doc.document_type, "currency": doc.currency, "total_excl_vat": doc.total_excl_vat,
+        "vat_amount": doc.vat_amount, "total_incl_vat": doc.total_incl_vat, "issue_date": doc.issue_date,
+        "due_date": doc.due_date, "payment_reference": doc.payment_reference, "batch_no": batch_no,
+        "data": document_payload(doc) | {"period": doc.period},
+    }

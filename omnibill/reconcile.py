@@ -1,0 +1,135 @@
+"""Reconcile stage: every document of the extract accounted for, per channel, with amounts and cost."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from omnibill.ledger.models import BillingRun, Document, Message, QuarantinedRow
+
+BUCKETS = ("planned", "sent", "delivered", "failed", "pending", "rejected")
+
+
+@dataclass
+class ChannelLine:
+    """Counts and money of one channel."""
+
+    channel: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    cost: Decimal = Decimal("0")
+
+
+@dataclass
+class Reconciliation:
+    """The run's accounts: documents in = documents accounted for."""
+
+    tenant: str
+    period: str
+    invoice_rows: int
+    documents_in_ledger: int
+    quarantined: int
+    unreachable: int
+    outcome: dict[str, int]
+    channels: list[ChannelLine]
+
+    @property
+    def accounted(self) -> int:
+        """Documents with a known outcome, quarantined rows included."""
+        return sum(self.outcome.values()) + self.quarantined + self.unreachable
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every invoice row of the extract is accounted for."""
+        return self.accounted == self.invoice_rows
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, for the run summary and artifacts."""
+        return {"tenant": self.tenant, "period": self.period, "invoice_rows": self.invoice_rows,
+                "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
+                "unreachable": self.unreachable, "outcome": self.outcome, "accounted": self.accounted,
+                "balanced": self.balanced,
+                "channels": [{"channel": c.channel, **c.counts, "cost": str(c.cost),
+                              "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())}}
+                             for c in self.channels]}
+
+
+def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconciliation:
+    """Count a run's documents by final outcome and its messages by channel and state."""
+    channels: dict[str, ChannelLine] = defaultdict(lambda: ChannelLine(""))
+    rows = session.execute(
+        select(Message.channel, Message.state, Message.permanent, Document.currency,
+               func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
+        .join(Document, Document.id == Message.document_id).where(Message.run_id == run.id)
+        .group_by(Message.channel, Message.state, Message.permanent, Document.currency))
+    for channel, state, permanent, currency, n, amount, cost in rows:
+        line = channels[channel]
+        line.channel = channel
+        line.counts["planned"] += n
+        line.counts[_bucket(state, permanent)] += n
+        if state in ("sent", "delivered"):
+            line.amounts[currency] = line.amounts.get(currency, Decimal("0")) + Decimal(amount or 0)
+            line.cost += Decimal(cost or 0)
+    return Reconciliation(
+        tenant=run.tenant, period=run.period, invoice_rows=invoice_rows,
+        documents_in_ledger=session.scalar(select(func.count()).select_from(Document)
+                                           .where(Document.run_id == run.id)) or 0,
+        quarantined=session.scalar(select(func.count()).select_from(QuarantinedRow).where(
+            QuarantinedRow.run_id == run.id, QuarantinedRow.table_name == "invoices")) or 0,
+        unreachable=session.scalar(select(func.count()).select_from(Document).where(
+            Document.run_id == run.id, Document.decision == "none")) or 0,
+        outcome=document_outcomes(session, run.id),
+        channels=sorted(channels.values(), key=lambda c: c.channel))
+
+
+def _bucket(state: str, permanent: bool) -> str:
+    if state in ("sent", "delivered"):
+        return state
+    if state == "failed":
+        return "rejected" if permanent else "failed"
+    return "pending"
+
+
+def document_outcomes(session: Session, run_id: str) -> dict[str, int]:
+    """Documents per final outcome: the best state among each document's messages."""
+    rank = {"delivered": 5, "sent": 4, "sending": 3, "rendered": 2, "planned": 2, "failed": 1}
+    best: dict[str, tuple[int, str, bool]] = {}
+    rows = session.execute(select(Message.document_id, Message.state, Message.permanent)
+                           .where(Message.run_id == run_id))
+    for doc_id, state, permanent in rows:
+        cand = (rank.get(state, 0), state, permanent)
+        if doc_id not in best or cand[0] > best[doc_id][0]:
+            best[doc_id] = cand
+    outcome = dict.fromkeys(("delivered", "sent", "pending", "failed_transient", "failed_permanent"), 0)
+    for _, state, permanent in best.values():
+        if state in ("delivered", "sent"):
+            outcome[state] += 1
+        elif state == "failed":
+            outcome["failed_permanent" if permanent else "failed_transient"] += 1
+        else:
+            outcome["pending"] += 1
+    return outcome
+
+
+def render_table(rec: Reconciliation) -> str:
+    """The reconciliation as a plain-text table for the terminal."""
+    head = f"{'channel':<10}{'planned':>9}{'sent':>8}{'deliv.':>8}{'failed':>8}{'rejected':>9}{'pending':>9}" \
+           f"{'cost EUR':>11}  amounts sent"
+    lines = [f"Reconciliation {rec.tenant} {rec.period}", head, "-" * len(head)]
+    for c in rec.channels:
+        k = c.counts
+        lines.append(f"{c.channel:<10}{k['planned']:>9}{k['sent']:>8}{k['delivered']:>8}{k['failed']:>8}"
+                     f"{k['rejected']:>9}{k['pending']:>9}{c.cost:>11,.2f}  "
+                     + ", ".join(f"{cur} {amt:,.2f}" for cur, amt in sorted(c.amounts.items())))
+    o = rec.outcome
+    lines += ["-" * len(head),
+              f"documents in extract: {rec.invoice_rows}  = sent {o['sent']} + delivered {o['delivered']}"
+              f" + failed {o['failed_transient'] + o['failed_permanent']} + pending {o['pending']}"
+              f" + unreachable {rec.unreachable} + quarantined {rec.quarantined}"
+              f"  -> {'balanced' if rec.balanced else 'NOT BALANCED (' + str(rec.accounted) + ' accounted)'}"]
+    return "\n".join(lines)

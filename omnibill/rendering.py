@@ -1,0 +1,106 @@
+"""Render stage: turn a batch's planned messages into stored documents, using every core."""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from config.settings import S3Settings
+from omnibill.ledger.codec import document_from_row, party_from_json
+from omnibill.ledger.models import BillingRun
+from omnibill.ledger.repository import documents_with_customers, messages_in, set_states
+from omnibill.model import BillingDocument, Sender
+from omnibill.store import open_store
+
+CHUNK = 40
+_pool: ProcessPoolExecutor | None = None
+
+
+def render_outputs(doc: BillingDocument, sender: Sender, channels: set[str]) -> dict[str, tuple[str, bytes, str]]:
+    """The files a document needs for its channels: {name: (filename, bytes, content type)}."""
+    from omnibill import render
+
+    files: dict[str, tuple[str, bytes, str]] = {}
+    if channels & {"print", "email", "mailbox"}:
+        files["pdf"] = ("document.pdf", render.render_pdf(doc, sender), "application/pdf")
+    if channels & {"email", "mailbox"}:
+        mail = render.render_email(doc, sender)
+        files["subject"] = ("subject.txt", mail.subject.encode(), "text/plain; charset=utf-8")
+        if "email" in channels:
+            files["html"] = ("email.html", mail.html.encode(), "text/html; charset=utf-8")
+            files["text"] = ("email.txt", mail.text.encode(), "text/plain; charset=utf-8")
+    if "sms" in channels:
+        files["sms"] = ("sms.txt", render.render_sms(doc, sender).encode(), "text/plain; charset=utf-8")
+    if "einvoice" in channels:
+        files["ubl"] = ("einvoice.xml", render.render_ubl(doc, sender), "application/xml")
+    return files
+
+
+def render_chunk(store_url: str, s3: S3Settings, prefix: str, sender: Sender,
+                 items: list[tuple[BillingDocument, set[str]]]) -> dict[str, dict[str, str] | str]:
+    """Render and store a chunk of documents; returns stored keys per document, or an error text."""
+    store = open_store(store_url, s3)
+    out: dict[str, dict[str, str] | str] = {}
+    for doc, channels in items:
+        try:
+            files = render_outputs(doc, sender, channels)
+        except Exception as exc:  # one broken document must not stop the batch
+            out[doc.document_id] = f"render failed: {type(exc).__name__}: {exc}"
+            continue
+        out[doc.document_id] = {name: store.put(f"{prefix}/{doc.document_id}/{fname}", data, ctype)
+                                for name, (fname, data, ctype) in files.items()}
+    return out
+
+
+def render_batch(session: Session, run: BillingRun, batch_no: int, sender: Sender, store_url: str,
+                 s3: S3Settings, workers: int = 0) -> dict[str, int]:
+    """Render every planned message of a batch and mark it rendered (or failed when it cannot be)."""
+    planned = messages_in(session, run.id, states=("planned",), batch_no=batch_no)
+    if not planned:
+        return {"rendered": 0, "failed": 0}
+    by_doc: dict[str, set[str]] = defaultdict(set)
+    for m in planned:
+        by_doc[m.document_id].add(m.channel)
+    rows = documents_with_customers(session, by_doc)
+    items = [(document_from_row(d, party_from_json(c.data)), by_doc[d.id]) for d, c in rows.values()]
+    keys = _render_all(store_url, s3, f"{run.tenant}/{run.period}", sender, items, workers)
+    changes = [_state_change(m, keys.get(m.document_id, "render failed: no output")) for m in planned]
+    set_states(session, changes)
+    failed = sum(1 for c in changes if c["state"] == "failed")
+    return {"rendered": len(changes) - failed, "failed": failed}
+
+
+def _state_change(message, result: dict[str, str] | str) -> dict[str, Any]:
+    if isinstance(result, str):
+        return {"id": message.id, "from_state": message.state, "state": "failed", "permanent": True,
+                "reason": result}
+    return {"id": message.id, "from_state": message.state, "state": "rendered", "content": result,
+            "reason": "rendered"}
+
+
+def _render_all(store_url, s3, prefix, sender, items, workers) -> dict[str, Any]:
+    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    if len(chunks) <= 1 or _worker_count(workers) <= 1:
+        return {k: v for chunk in chunks for k, v in render_chunk(store_url, s3, prefix, sender, chunk).items()}
+    pool = _get_pool(_worker_count(workers))
+    futures = [pool.submit(render_chunk, store_url, s3, prefix, sender, chunk) for chunk in chunks]
+    return {k: v for f in futures for k, v in f.result().items()}
+
+
+def _worker_count(workers: int) -> int:
+    return workers or os.cpu_count() or 1
+
+
+def _get_pool(workers: int) -> ProcessPoolExecutor:
+    # One pool per process, reused by every batch: spawning and importing ReportLab costs ~1 s.
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+    return _pool

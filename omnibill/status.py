@@ -1,0 +1,43 @@
+"""Read a run back: one row per document and channel tried, quarantined rows included."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omnibill.ledger.models import BillingRun, Document, Message
+from omnibill.ledger.repository import quarantined
+from omnibill.privacy import scrub
+
+
+def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
+    """Every invoice row of the extract, as one object per document and channel tried."""
+    rows: list[dict[str, Any]] = []
+    stmt = (select(Document, Message).outerjoin(Message, Message.document_id == Document.id)
+            .where(Document.run_id == run.id).order_by(Document.invoice_id, Message.created_at))
+    for doc, msg in session.execute(stmt):
+        base = {"document_id": doc.invoice_id, "customer_id": doc.customer_id, "document_type": doc.document_type,
+                "batch": doc.batch_no}
+        if msg is None:
+            state = "pending" if doc.decision is None else "suppressed"
+            rows.append(base | {"channel": None, "state": state, "reason": scrub(doc.decision_reason or "not decided yet"),
+                                "attempts": 0, "message_id": None, "fallback_of": None})
+            continue
+        state = msg.state if msg.state != "failed" else ("rejected" if msg.permanent else "failed")
+        rows.append(base | {"channel": msg.channel, "state": state, "reason": scrub(msg.reason),
+                            "attempts": msg.attempts, "message_id": msg.id, "fallback_of": msg.fallback_of})
+    for q in quarantined(session, run.id, "invoices"):
+        where = f"{q.file} row {q.row_number}" + (f", field {q.field}" if q.field else "")
+        rows.append({"document_id": q.record_key or f"{q.file}#row{q.row_number}", "customer_id": q.customer_id,
+                     "document_type": (q.raw or {}).get("document_type"), "batch": None, "channel": None,
+                     "state": "quarantined", "reason": f"{where}: {q.reason}", "attempts": 0,
+                     "message_id": None, "fallback_of": None})
+    return rows
+
+
+def status_counts(rows: list[dict[str, Any]]) -> Counter:
+    """Rows counted per (channel, state)."""
+    return Counter((r["channel"] or "-", r["state"]) for r in rows)

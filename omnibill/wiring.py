@@ -1,0 +1,50 @@
+"""The one place that builds the ledger, stores, adapters and rules from settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from channel_adapters.base import ChannelAdapter
+from config.settings import Settings, get_settings
+from config.tenant import TenantRules, load_tenant
+from omnibill.ledger.db import Ledger
+from omnibill.ledger.models import BillingRun
+from omnibill.ledger.repository import find_run
+from omnibill.store import ObjectStore, open_store
+
+
+@lru_cache(maxsize=8)
+def _ledger(url: str) -> Ledger:
+    return Ledger(url)
+
+
+def ledger(settings: Settings | None = None) -> Ledger:
+    """The ledger for the settings (one engine per URL and process)."""
+    return _ledger((settings or get_settings()).resolved_database_url())
+
+
+def document_store(settings: Settings | None = None) -> ObjectStore:
+    """The store rendered documents go to."""
+    settings = settings or get_settings()
+    return open_store(settings.resolved_store_url(), settings.s3)
+
+
+def tenant_rules(tenant: str, settings: Settings | None = None) -> TenantRules:
+    """The validated rule file of a tenant."""
+    return load_tenant(tenant, (settings or get_settings()).tenants_dir)
+
+
+def adapter(channel: str, settings: Settings | None = None) -> ChannelAdapter:
+    """A fresh adapter for a channel, configured from settings."""
+    from channel_adapters.registry import build_adapter
+
+    return build_adapter(channel, settings or get_settings())
+
+
+def run_of(tenant: str, period: str, settings: Settings | None = None) -> BillingRun:
+    """The ledger's run for a tenant's period; a clear error when there is none."""
+    with ledger(settings).transaction() as session:
+        run = find_run(session, tenant, period)
+    if run is None:
+        raise LookupError(f"no billing run for tenant {tenant!r} and period {period} in the ledger")
+    return run

@@ -1,0 +1,43 @@
+"""Dispatch task: one channel's batch to its provider; retried only on transient errors."""
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from channel_adapters.base import TransientError
+from omnibill import wiring
+from omnibill.dispatching import dispatch_batch
+from omnibill.receipts import collect_receipts
+
+
+def retry_on_transient(task, task_run, state) -> bool:
+    """Retry a failed dispatch only when the cause is transient (outage, 5xx, timeout)."""
+    exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
+    return isinstance(exc, TransientError)
+
+
+@task(name="dispatch", task_run_name="dispatch[{channel}] batch {batch_no}", cache_policy=NO_CACHE,
+      retries=3, retry_delay_seconds=1, retry_jitter_factor=0.5, retry_condition_fn=retry_on_transient)
+def dispatch(tenant: str, period: str, channel: str, batch_no: int) -> dict:
+    """Send the batch's messages that are not sent yet; fail (and retry) when some failed transiently."""
+    run = wiring.run_of(tenant, period)
+    sender = wiring.adapter(channel)
+    try:
+        counts = dispatch_batch(wiring.ledger(), run, channel, batch_no, sender, wiring.document_store())
+    finally:
+        sender.close()
+    get_run_logger().info("dispatch[%s] batch %d: %s", channel, batch_no, dict(counts))
+    return dict(counts)
+
+
+@task(name="receipts", task_run_name="receipts[{channel}]", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def receipts(tenant: str, period: str, channel: str) -> int:
+    """Collect delivery reports from a channel's provider and mark messages delivered or bounced."""
+    run = wiring.run_of(tenant, period)
+    source = wiring.adapter(channel)
+    try:
+        applied = collect_receipts(wiring.ledger(), run, source)
+    finally:
+        source.close()
+    get_run_logger().info("receipts[%s]: %d applied", channel, applied)
+    return applied

@@ -1,0 +1,20 @@
+"""Render task: one batch's planned messages into stored documents."""
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from omnibill import wiring
+from omnibill.rendering import render_batch
+
+
+@task(name="render", task_run_name="render batch {batch_no}", cache_policy=NO_CACHE)
+def render(tenant: str, period: str, batch_no: int) -> dict:
+    """Render every planned message of a batch (PDF, e-mail, SMS, UBL) into the document store."""
+    settings = wiring.get_settings()
+    run = wiring.run_of(tenant, period)
+    with wiring.ledger().transaction() as session:
+        counts = render_batch(session, run, batch_no, wiring.tenant_rules(tenant).to_sender(),
+                              settings.resolved_store_url(), settings.s3, settings.render_workers)
+    get_run_logger().info("render batch %d: %s", batch_no, counts)
+    return counts
