@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from omnibill.extract import ValidatedExtract
+from omnibill.extract.results import ValidatedExtract
 from omnibill.ledger.codec import document_payload, party_to_json
 from omnibill.ledger.models import Customer, Document, QuarantinedRow
 from omnibill.ledger.repository import batch_numbers, insert_ignore

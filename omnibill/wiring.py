@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 from channel_adapters.base import ChannelAdapter
 from config.settings import Settings, get_settings
@@ -13,14 +13,25 @@ from omnibill.ledger.repository import find_run
 from omnibill.store import ObjectStore, open_store
 
 
-@lru_cache(maxsize=8)
-def _ledger(url: str) -> Ledger:
-    return Ledger(url)
+_ledgers: dict[str, Ledger] = {}
+_lock = threading.Lock()
 
 
 def ledger(settings: Settings | None = None) -> Ledger:
-    """The ledger for the settings (one engine per URL and process)."""
-    return _ledger((settings or get_settings()).resolved_database_url())
+    """The ledger for the settings (one engine per URL and process, migrated on first use)."""
+    url = (settings or get_settings()).resolved_database_url()
+    with _lock:
+        if url not in _ledgers:
+            _ledgers[url] = Ledger(url)
+        return _ledgers[url]
+
+
+def dispose_ledgers() -> None:
+    """Close every engine this process opened (tests switch databases between runs)."""
+    with _lock:
+        for each in _ledgers.values():
+            each.dispose()
+        _ledgers.clear()
 
 
 def document_store(settings: Settings | None = None) -> ObjectStore:

@@ -75,6 +75,15 @@ def check_duplicates(findings: Findings, frame: pd.DataFrame, columns: list[str]
     findings.add(repeated, columns[-1], f"duplicate {what} (an earlier row has it)")
 
 
+def check_customer_refs(findings: Findings, frame: pd.DataFrame, known: pd.Series,
+                        quarantined: dict[str, str]) -> None:
+    """The row's customer must be in the customers table, and not quarantined there."""
+    cid = frame["customer_id"]
+    findings.add((cid != "") & ~cid.isin(known), "customer_id", "customer " + cid + " not in customers")
+    gone = cid.isin(list(quarantined))
+    findings.add(gone, "customer_id", "customer " + cid + " was quarantined: " + cid.map(quarantined).fillna(""))
+
+
 def lower(frame: pd.DataFrame, *columns: str) -> None:
     """Compare codes case-insensitively by lower-casing them in place."""
     for column in columns:

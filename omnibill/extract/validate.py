@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from omnibill.extract.checks import (DECIMAL, INTEGER, MONEY, MONTH, Findings, check_choice, check_duplicates,
-                                     check_iso_date, check_pattern, check_present, lower, matches)
+from omnibill.extract.checks import (DECIMAL, INTEGER, MONEY, MONTH, Findings, check_choice, check_customer_refs,
+                                     check_duplicates, check_iso_date, check_pattern, check_present, lower, matches)
 from omnibill.extract.readers import RawTable
 from omnibill.model import LANGUAGES
 from omnibill.payments import compact_reference, validate_reference
@@ -106,15 +106,6 @@ def _check_invoice_fields(frame: pd.DataFrame, findings: Findings, period: str) 
     findings.add(other, "period", "period " + frame["period"] + f" does not match run period {period}")
 
 
-def _check_customer_refs(frame: pd.DataFrame, findings: Findings, known: pd.Series,
-                         quarantined: dict[str, str]) -> None:
-    """The invoice's customer must be a valid customer."""
-    cid = frame["customer_id"]
-    findings.add((cid != "") & ~cid.isin(known), "customer_id", "customer " + cid + " not in customers")
-    gone = cid.isin(list(quarantined))
-    findings.add(gone, "customer_id", "customer " + cid + " was quarantined: " + cid.map(quarantined).fillna(""))
-
-
 def _check_sums(frame: pd.DataFrame, findings: Findings, totals: pd.DataFrame) -> None:
     """Totals must add up to the cent, and match the lines (VAT within a cent per rate)."""
     amounts = {c: pd.to_numeric(frame[c].where(matches(frame[c], MONEY)), errors="coerce")
@@ -149,12 +140,12 @@ def check_invoices(table: RawTable, customer_ids: pd.Series, quarantined: dict[s
     frame["payment_reference"] = frame["payment_reference"].map(compact_reference)
     findings = Findings(frame.index)
     _check_invoice_fields(frame, findings, period)
-    _check_customer_refs(frame, findings, customer_ids, quarantined)
+    check_customer_refs(findings, frame, customer_ids, quarantined)
     has_lines = frame["invoice_id"].isin(lines["invoice_id"])
     findings.add((frame["invoice_id"] != "") & ~has_lines, "invoice_lines", "invoice has no lines")
     problems = line_problems(lines, line_findings)
     findings.add(frame["invoice_id"].map(problems).notna(), "invoice_lines", frame["invoice_id"].map(problems))
-    _check_sums(frame, findings.__class__(frame.index) if False else findings,
-                line_totals(lines, ~line_findings.bad)) if True else None
+    clean_lines = ~line_findings.bad & ~lines["invoice_id"].isin(problems.index)
+    _check_sums(frame, findings, line_totals(lines, clean_lines))
     _check_references(frame, findings)
     return frame, findings

@@ -1,0 +1,76 @@
+"""Shared fixtures: isolated settings per test, a PostgreSQL scratch database, Prefect's test harness."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("OMNIBILL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def reset_caches() -> None:
+    """Forget settings and engines built from an earlier test's environment."""
+    from config.settings import get_settings
+    from omnibill import wiring
+
+    get_settings.cache_clear()
+    wiring.dispose_ledgers()
+
+
+@pytest.fixture
+def omnibill_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point every setting at a fresh data folder (ledger, store, drops, sandbox) for one test."""
+    for key in list(os.environ):
+        if key.startswith("OMNIBILL_") and key not in ("OMNIBILL_TEST_POSTGRES_URL", "OMNIBILL_VALIDATION_DIR"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("OMNIBILL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("OMNIBILL_TENANTS_DIR", str(REPO / "config" / "tenants"))
+    reset_caches()
+    yield tmp_path / "var"
+    reset_caches()
+
+
+def _pg_admin_engine():
+    import sqlalchemy as sa
+
+    return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards (skipped if no server, but never in CI)."""
+    import sqlalchemy as sa
+
+    admin = _pg_admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    name = f"omnibill_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    reset_caches()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server (SQLite) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

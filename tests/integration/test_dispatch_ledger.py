@@ -1,0 +1,148 @@
+"""The ledger's guarantees around dispatch, on SQLite and PostgreSQL: never twice, never dropped.
+
+A recording adapter stands in for the provider here so that failures can be placed exactly;
+tests/integration/test_run_end_to_end.py does the same over the real protocols.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from channel_adapters.base import ChannelAdapter, DispatchResult
+from config.tenant import load_tenant
+from omnibill.decide.plan import decide_batch, plan_fallbacks
+from omnibill.dispatching import BatchHadTransientFailures, dispatch_batch
+from omnibill.extract.results import ValidatedExtract
+from omnibill.ingest import store_extract
+from omnibill.ledger.db import Ledger
+from omnibill.ledger.models import Message
+from omnibill.ledger.repository import messages_in, messages_without_fallback, open_run, set_states
+from omnibill.model import BillingDocument, InvoiceLine, Party, document_key
+from omnibill.status import status_rows
+from omnibill.store import LocalStore
+from tests.conftest import REPO
+
+RULES = load_tenant("demo", REPO / "config" / "tenants")
+
+
+class RecordingProvider(ChannelAdapter):
+    """Accepts everything except what it is told to refuse; counts what it received by message id."""
+
+    channel = "any"
+    max_batch = 2
+
+    def __init__(self, refuse: dict[str, str] | None = None, crash_after: int | None = None):
+        self.received: Counter = Counter()
+        self.refuse = dict(refuse or {})
+        self.crash_after = crash_after
+
+    def send_batch(self, messages):
+        results = []
+        for m in messages:
+            kind = self.refuse.pop(m.recipient, None)
+            if kind:
+                results.append(DispatchResult(m.message_id, "failed", error=f"{kind} refusal for {m.recipient}",
+                                              permanent=kind == "permanent"))
+                continue
+            self.received[m.message_id] += 1
+            results.append(DispatchResult(m.message_id, "sent", provider_ref=f"ref-{m.message_id[:6]}"))
+            if self.crash_after is not None and sum(self.received.values()) >= self.crash_after:
+                self.crash_after = None
+                raise SystemExit("worker killed after the provider accepted")
+        return results
+
+
+def _party(cid: str, email: str | None) -> Party:
+    return Party(customer_id=cid, customer_type="person", name=f"Kund {cid}", country="SE", language="sv",
+                 email=email, street="Storgatan 1", postal_code="111 22", city="Stockholm")
+
+
+def _extract(n: int) -> ValidatedExtract:
+    customers = {f"C{i}": _party(f"C{i}", f"kund{i}@example.se") for i in range(n)}
+    line = InvoiceLine(1, "El", Decimal("1"), "st", Decimal("100"), Decimal("25"), Decimal("100"))
+    docs = [BillingDocument(document_key("demo", "2026-11", f"INV-{i}"), f"INV-{i}", "invoice", "2026-11",
+                            date(2026, 11, 1), date(2026, 12, 1), "SEK", Decimal("100"), Decimal("25"),
+                            Decimal("125"), "1234566", customers[f"C{i}"], (line,)) for i in range(n)]
+    consents = {cid: {"invoice": {"email": {"status": "opt_in", "recorded_at": "2025-01-01", "source": "web"}}}
+                for cid in customers}
+    return ValidatedExtract(customers, docs, consents, [], n, {})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}" if request.param == "sqlite" \
+        else request.getfixturevalue("postgres_url")
+    db = Ledger(url)
+    yield db
+    db.dispose()
+
+
+def _prepare(ledger: Ledger, n: int = 5):
+    with ledger.transaction() as s:
+        run = open_run(s, "demo", "2026-11", "memory")
+        store_extract(s, run.id, _extract(n), batch_size=100)
+        decide_batch(s, run, 0, RULES)
+        planned = messages_in(s, run.id, states=("planned",))
+        set_states(s, [{"id": m.id, "from_state": "planned", "state": "rendered", "content": {}} for m in planned])
+    return run
+
+
+def _sent(ledger, run) -> int:
+    with ledger.transaction() as s:
+        return len(messages_in(s, run.id, states=("sent",)))
+
+
+def test_second_dispatch_sends_nothing(ledger, tmp_path):
+    run = _prepare(ledger)
+    provider = RecordingProvider()
+    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    assert len(provider.received) == 5 and set(provider.received.values()) == {1}
+    assert _sent(ledger, run) == 5
+
+
+def test_transient_failure_is_retried_alone(ledger, tmp_path):
+    run = _prepare(ledger)
+    provider = RecordingProvider(refuse={"kund3@example.se": "transient"})
+    with pytest.raises(BatchHadTransientFailures, match="1 of 5"):
+        dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    assert _sent(ledger, run) == 4
+    outcome = dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    assert outcome == Counter(sent=1)
+    assert len(provider.received) == 5 and set(provider.received.values()) == {1}
+
+
+def test_permanent_failure_plans_the_next_channel(ledger, tmp_path):
+    run = _prepare(ledger)
+    provider = RecordingProvider(refuse={"kund2@example.se": "permanent"})
+    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    with ledger.transaction() as s:
+        failed = messages_without_fallback(s, run.id)
+        assert [m.channel for m in failed] == ["email"] and failed[0].permanent
+        assert plan_fallbacks(s, run, failed, RULES) == 1
+        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES) == 0
+        rows = [r for r in status_rows(s, run) if r["document_id"] == "INV-2"]
+    assert [(r["channel"], r["state"]) for r in rows] == [("email", "rejected"), ("print", "planned")]
+    assert "failed permanently" in rows[1]["reason"] and "kund2@example.se" not in rows[0]["reason"]
+
+
+def test_crash_after_provider_accepted_resends_with_the_same_key(ledger, tmp_path):
+    run = _prepare(ledger)
+    provider = RecordingProvider(crash_after=1)
+    with pytest.raises(SystemExit):
+        dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    with ledger.transaction() as s:
+        stuck = messages_in(s, run.id, states=("sending",))
+    assert len(stuck) == 2  # the chunk in flight: one accepted, one not yet
+    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    # the provider saw the accepted one again under the same idempotency key and nothing else twice
+    assert len(provider.received) == 5
+    assert sorted(provider.received.values()) == [1, 1, 1, 1, 2]
+    assert _sent(ledger, run) == 5
+    with ledger.transaction() as s:
+        events = s.query(Message).count()
+    assert events == 5
