@@ -22,7 +22,8 @@ def build_parties(frame: pd.DataFrame, good: pd.Series) -> dict[str, Party]:
     rows["language"] = rows["language"].where(rows["language"] != "", fallback)
     optional = [c for c in _PARTY_COLUMNS if c not in _REQUIRED_PARTY]
     rows[optional] = rows[optional].where(rows[optional] != "", None)
-    return {record["customer_id"]: Party(**record) for record in rows.to_dict("records")}
+    parties = (Party(*values) for values in zip(*(rows[c].tolist() for c in _PARTY_COLUMNS)))
+    return {party.customer_id: party for party in parties}
 
 
 def build_lines(frame: pd.DataFrame, good: pd.Series) -> dict[str, tuple[InvoiceLine, ...]]:
@@ -30,8 +31,8 @@ def build_lines(frame: pd.DataFrame, good: pd.Series) -> dict[str, tuple[Invoice
     rows = frame.loc[good].sort_values(["invoice_id", "_line_no"], kind="stable")
     lines: dict[str, list[InvoiceLine]] = {}
     for invoice_id, no, text, quantity, unit, price, rate, amount in zip(
-            rows["invoice_id"], rows["_line_no"], rows["description"], rows["quantity"], rows["unit"],
-            rows["unit_price"], rows["vat_rate"], rows["line_amount"]):
+            *(rows[c].tolist() for c in ("invoice_id", "_line_no", "description", "quantity", "unit", "unit_price",
+                                         "vat_rate", "line_amount"))):
         line = InvoiceLine(int(no), text, Decimal(quantity), unit, Decimal(price), Decimal(rate), Decimal(amount))
         lines.setdefault(invoice_id, []).append(line)
     return {invoice_id: tuple(found) for invoice_id, found in lines.items()}
@@ -43,16 +44,15 @@ def build_documents(frame: pd.DataFrame, good: pd.Series, parties: dict[str, Par
                     tenant: str, period: str) -> list[BillingDocument]:
     """Valid documents sorted by invoice id; a missing payment reference is created from the id."""
     rows = frame.loc[good].sort_values("invoice_id", kind="stable")
+    columns = ("invoice_id", "customer_id", "document_type", "issue_date", "due_date", "currency",
+               "total_excl_vat", "vat_amount", "total_incl_vat", "payment_reference")
     documents = []
-    for row in rows[["invoice_id", "customer_id", "document_type", "issue_date", "due_date", "currency",
-                     "total_excl_vat", "vat_amount", "total_incl_vat", "payment_reference"]].itertuples(index=False):
-        reference = row.payment_reference or make_reference(row.currency, row.invoice_id)
+    for invoice_id, cid, kind, issued, due, currency, excl, vat, incl, reference in zip(
+            *(rows[c].tolist() for c in columns)):
         documents.append(BillingDocument(
-            document_id=document_key(tenant, period, row.invoice_id), invoice_id=row.invoice_id,
-            document_type=row.document_type, period=period, issue_date=date.fromisoformat(row.issue_date),
-            due_date=date.fromisoformat(row.due_date), currency=row.currency,
-            total_excl_vat=Decimal(row.total_excl_vat), vat_amount=Decimal(row.vat_amount),
-            total_incl_vat=Decimal(row.total_incl_vat), payment_reference=reference,
-            customer=parties[row.customer_id], lines=lines[row.invoice_id],
-            consumption=consumption.get(row.customer_id, ())))
+            document_id=document_key(tenant, period, invoice_id), invoice_id=invoice_id, document_type=kind,
+            period=period, issue_date=date.fromisoformat(issued), due_date=date.fromisoformat(due),
+            currency=currency, total_excl_vat=Decimal(excl), vat_amount=Decimal(vat), total_incl_vat=Decimal(incl),
+            payment_reference=reference or make_reference(currency, invoice_id), customer=parties[cid],
+            lines=lines[invoice_id], consumption=consumption.get(cid, ())))
     return documents

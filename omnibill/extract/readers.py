@@ -49,6 +49,7 @@ def _locate(store: ObjectStore, source: str, spec: TableSpec) -> str | None:
 
 def _read_csv(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
     """CSV as strings; rows with too many fields are set aside instead of failing the table."""
+    # pandas reports skipped rows only as warnings; catching them is the C parser's fast way to number them
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig",
@@ -66,7 +67,11 @@ def _arrow_column_as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
         midnight = len(values) == 0 or pc.all(pc.equal(pc.cast(pc.floor_temporal(values, unit="day"), column.type),
                                                        values)).as_py()
         return pc.strftime(column, format="%Y-%m-%d" if midnight else "%Y-%m-%dT%H:%M:%S")
-    return pc.cast(column, pa.string())
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # nested or binary extra columns: kept as JSON text
+        return pa.chunked_array([pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                                           for v in column.to_pylist()], type=pa.string())])
 
 
 def _read_parquet(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:

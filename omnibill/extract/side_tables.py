@@ -43,8 +43,9 @@ def latest_consents(frame: pd.DataFrame, good: pd.Series) -> dict[str, dict[str,
     rows = rows.drop_duplicates(["customer_id", "category", "channel"], keep="last")
     at = rows["_at"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     consents: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
-    for cid, category, channel, status, when, source in zip(rows["customer_id"], rows["category"], rows["channel"],
-                                                            rows["status"], at, rows["source"]):
+    for cid, category, channel, status, when, source in zip(
+            *(rows[c].tolist() for c in ("customer_id", "category", "channel", "status")), at.tolist(),
+            rows["source"].tolist()):
         consents[cid][category][channel] = {"status": status, "recorded_at": when, "source": source}
     return {cid: dict(by_category) for cid, by_category in consents.items()}
 
@@ -76,7 +77,8 @@ def consumption_points(frame: pd.DataFrame, good: pd.Series, period: str,
     rows = frame.loc[good & (frame["month"] >= _first_month(period, months)) & (frame["month"] <= period)]
     rows = rows.sort_values(["customer_id", "month", "unit"], kind="stable")
     points: dict[str, list[ConsumptionPoint]] = defaultdict(list)
-    for cid, month, quantity, unit in zip(rows["customer_id"], rows["month"], rows["quantity"], rows["unit"]):
+    for cid, month, quantity, unit in zip(
+            *(rows[c].tolist() for c in ("customer_id", "month", "quantity", "unit"))):
         points[cid].append(ConsumptionPoint(month, Decimal(quantity), unit))
     return {cid: tuple(found) for cid, found in points.items()}
 

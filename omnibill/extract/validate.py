@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 
 from omnibill.extract.checks import (DECIMAL, INTEGER, MONEY, MONTH, Findings, check_choice, check_customer_refs,
-                                     check_duplicates, check_iso_date, check_pattern, check_present, lower, matches)
+                                     check_duplicates, check_iso_date, check_pattern, check_present, isin, lower,
+                                     matches)
 from omnibill.extract.readers import RawTable
 from omnibill.model import LANGUAGES
-from omnibill.payments import compact_reference, validate_reference
+from omnibill.payments import validate_reference
 
 CUSTOMER_TYPES = ("person", "organisation")
 DOCUMENT_TYPES = ("invoice", "credit_note", "reminder")
@@ -34,8 +35,9 @@ def check_customers(table: RawTable) -> tuple[pd.DataFrame, Findings]:
 def quarantined_customers(frame: pd.DataFrame, findings: Findings) -> dict[str, str]:
     """Customer ids without a usable row, with the reason of their first row."""
     valid = set(frame.loc[~findings.bad, "customer_id"])
-    bad = pd.DataFrame({"id": frame["customer_id"], "reason": findings.reason})[findings.bad & (frame["customer_id"] != "")]
-    bad = bad[~bad["id"].isin(valid)].drop_duplicates("id")
+    rows = findings.bad & (frame["customer_id"] != "")
+    bad = pd.DataFrame({"id": frame["customer_id"], "reason": findings.reason})[rows]
+    bad = bad[~isin(bad["id"], valid)].drop_duplicates("id")
     return dict(zip(bad["id"], bad["reason"]))
 
 
@@ -45,7 +47,7 @@ def check_lines(table: RawTable, invoice_ids: pd.Series) -> tuple[pd.DataFrame, 
     findings = Findings(frame.index)
     check_present(findings, frame, ("invoice_id", "line_no", "description", "quantity", "unit_price",
                                     "vat_rate", "line_amount"))
-    findings.add((frame["invoice_id"] != "") & ~frame["invoice_id"].isin(invoice_ids), "invoice_id",
+    findings.add((frame["invoice_id"] != "") & ~isin(frame["invoice_id"], invoice_ids), "invoice_id",
                  "invoice " + frame["invoice_id"] + " not in invoices")
     check_pattern(findings, frame, "line_no", INTEGER, "a whole number")
     for column in ("quantity", "unit_price", "line_amount", "vat_rate"):
@@ -122,9 +124,10 @@ def _check_sums(frame: pd.DataFrame, findings: Findings, totals: pd.DataFrame) -
 
 def _check_references(frame: pd.DataFrame, findings: Findings) -> None:
     """A given payment reference must be valid for the invoice's currency."""
-    given = (frame["payment_reference"] != "") & frame["currency"].isin(CURRENCIES)
+    given = (frame["payment_reference"] != "") & isin(frame["currency"], CURRENCIES)
     problems = pd.Series(
-        [validate_reference(c, r) for c, r in zip(frame.loc[given, "currency"], frame.loc[given, "payment_reference"])],
+        [validate_reference(c, r) for c, r in zip(frame.loc[given, "currency"].tolist(),
+                                                  frame.loc[given, "payment_reference"].tolist())],
         index=frame.index[given], dtype=object)
     bad = problems.notna()
     findings.add(bad.reindex(frame.index, fill_value=False), "payment_reference",
@@ -137,15 +140,15 @@ def check_invoices(table: RawTable, customer_ids: pd.Series, quarantined: dict[s
     frame = table.frame.copy(deep=False)
     lower(frame, "document_type")
     frame["currency"] = frame["currency"].str.upper()
-    frame["payment_reference"] = frame["payment_reference"].map(compact_reference)
+    frame["payment_reference"] = frame["payment_reference"].str.replace(r"\s+", "", regex=True).str.upper()
     findings = Findings(frame.index)
     _check_invoice_fields(frame, findings, period)
     check_customer_refs(findings, frame, customer_ids, quarantined)
-    has_lines = frame["invoice_id"].isin(lines["invoice_id"])
+    has_lines = isin(frame["invoice_id"], lines["invoice_id"])
     findings.add((frame["invoice_id"] != "") & ~has_lines, "invoice_lines", "invoice has no lines")
     problems = line_problems(lines, line_findings)
     findings.add(frame["invoice_id"].map(problems).notna(), "invoice_lines", frame["invoice_id"].map(problems))
-    clean_lines = ~line_findings.bad & ~lines["invoice_id"].isin(problems.index)
+    clean_lines = ~line_findings.bad & ~isin(lines["invoice_id"], problems.index.astype(str))
     _check_sums(frame, findings, line_totals(lines, clean_lines))
     _check_references(frame, findings)
     return frame, findings
