@@ -55,6 +55,7 @@ class SandboxSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the sandbox providers bind to")
     smtp_port: int = Field(2525, description="Sandbox SMTP port")
     http_port: int = Field(8025, description="Sandbox HTTP gateway port (SMS + mailbox)")
+    fail_rate: float = Field(0.0, ge=0, le=1, description="Share of requests the sandbox fails transiently (451/503)")
 
 
 class Settings(BaseSettings):

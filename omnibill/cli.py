@@ -120,7 +120,7 @@ def sandbox(
     from omnibill.sandbox import Sandbox
 
     settings = get_settings()
-    box = Sandbox.from_settings(settings, smtp_port=smtp_port or None, http_port=http_port or None)
+    box = Sandbox.from_settings(settings, smtp_port=smtp_port or None, http_port=http_port or None).start()
     typer.echo(f"sandbox: SMTP on {settings.sandbox.host}:{box.smtp_port}, HTTP on {settings.sandbox.host}:"
                f"{box.http_port}, keeping what it receives in {settings.sandbox_dir()} (Ctrl-C to stop)")
     box.run_forever()

@@ -85,6 +85,8 @@ class S3Store(ObjectStore):
         )
 
     def _key(self, key: str) -> str:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise ValueError(f"key escapes the store: {key!r}")
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:

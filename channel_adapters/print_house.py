@@ -1,0 +1,112 @@
+"""Print house drop: a batch's PDFs merged into one print stream, then a CSV manifest as the "go" signal."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PyPdfError
+
+from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, TransientError
+from channel_adapters.einvoice import STORE_ERRORS, drop_key
+from omnibill.store import ObjectStore
+
+ADDRESS_FIELDS = ("name", "care_of", "street", "postal_code", "city", "country")
+REQUIRED_ADDRESS = ("name", "street", "postal_code", "city", "country")
+MANIFEST_FIELDS = ("message_id", "invoice_id", *ADDRESS_FIELDS, "first_page", "page_count", "sheets")
+
+
+def stream_name(message_ids: Sequence[str]) -> str:
+    """`batch-<hash of the sorted ids>`: the same batch always gets the same file names."""
+    digest = hashlib.sha256("\n".join(sorted(message_ids)).encode()).hexdigest()[:16]
+    return f"batch-{digest}"
+
+
+class PrintHouseAdapter(ChannelAdapter):
+    """Writes `<drop_prefix>/batch-<hash>.pdf` and then `<drop_prefix>/batch-<hash>.csv` per batch."""
+
+    channel = "print"
+    max_batch = 500  # the print stream is assembled in memory
+    body_maxlen = None
+
+    def __init__(self, store: ObjectStore, duplex: bool = True):
+        self.store = store
+        # Printed on both sides, a letter with an odd page count gets a blank back page so the
+        # next letter starts on a fresh sheet (the inserter splits the stream by sheets).
+        self.duplex = duplex
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
+        """Drop one print stream and manifest per drop prefix; unprintable messages fail permanently."""
+        results: dict[str, DispatchResult] = {}
+        groups: dict[str, list[tuple[OutboundMessage, PdfReader]]] = defaultdict(list)
+        for message in messages:
+            reader, problem = _readable(message)
+            if problem:
+                results[message.message_id] = DispatchResult(message.message_id, "failed", error=problem,
+                                                             permanent=True)
+            else:
+                groups[message.metadata.get("drop_prefix", "")].append((message, reader))
+        for items in groups.values():
+            manifest_key = self._drop_stream(items)
+            results.update({m.message_id: DispatchResult(m.message_id, "sent", provider_ref=manifest_key)
+                            for m, _ in items})
+        return [results[m.message_id] for m in messages]
+
+    def _drop_stream(self, items: list[tuple[OutboundMessage, PdfReader]]) -> str:
+        # Presorted by destination (postage discounts); the id breaks ties so reruns are identical.
+        items = sorted(items, key=lambda it: (it[0].metadata["country"], it[0].metadata["postal_code"],
+                                              it[0].message_id))
+        writer, rows = PdfWriter(), []
+        for message, reader in items:
+            rows.append(self._append(writer, message, reader))
+        pdf = io.BytesIO()
+        writer.write(pdf)
+        name = stream_name([m.message_id for m, _ in items])
+        first = items[0][0]
+        try:
+            self.store.put(drop_key(first, f"{name}.pdf"), pdf.getvalue(), "application/pdf")
+            # The manifest goes last: the print house starts on it, so it must never precede its PDF.
+            return self.store.put(drop_key(first, f"{name}.csv"), _manifest(rows), "text/csv")
+        except STORE_ERRORS as exc:
+            raise TransientError(f"print drop {self.store.url} unavailable: {exc}") from exc
+
+    def _append(self, writer: PdfWriter, message: OutboundMessage, reader: PdfReader) -> dict[str, object]:
+        first_page = len(writer.pages) + 1
+        for page in reader.pages:
+            writer.add_page(page)
+        pages = len(reader.pages)
+        if self.duplex and pages % 2:
+            writer.add_blank_page()
+        sheets = (pages + 1) // 2 if self.duplex else pages
+        address = {f: message.metadata.get(f, "") for f in ADDRESS_FIELDS}
+        return {"message_id": message.message_id, "invoice_id": message.invoice_id, **address,
+                "first_page": first_page, "page_count": pages, "sheets": sheets}
+
+
+def _readable(message: OutboundMessage) -> tuple[PdfReader | None, str | None]:
+    """The message's PDF opened for merging, or why it cannot be printed."""
+    missing = [f for f in REQUIRED_ADDRESS if not message.metadata.get(f)]
+    if missing:
+        return None, f"incomplete postal address: missing {', '.join(missing)}"
+    pdf = next((a for a in message.attachments if a.content_type == "application/pdf"), None)
+    if pdf is None:
+        return None, "message has no PDF attachment"
+    try:
+        reader = PdfReader(io.BytesIO(pdf.content))
+        if not reader.pages:
+            return None, "PDF has no pages"
+    except (PyPdfError, ValueError) as exc:
+        return None, f"unreadable PDF: {exc}"
+    return reader, None
+
+
+def _manifest(rows: list[dict[str, object]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
