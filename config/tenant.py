@@ -59,6 +59,10 @@ class TenantRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str
     sender: SenderRules
+    senders: dict[str, SenderRules] = Field(
+        default_factory=dict,
+        description="Legal entity per customer country (e.g. the group's Finnish company for FI customers); "
+                    "customers of other countries get `sender`")
     categories: dict[str, CategoryRules]
     costs: dict[ChannelName, Decimal] = Field(default_factory=dict, description="Cost per message, in EUR")
     default_channel_cost: Decimal = Decimal("0")
@@ -71,9 +75,13 @@ class TenantRules(BaseModel):
             raise ValueError(f"no routing for document types {sorted(missing)}")
         return value
 
-    def to_sender(self) -> Sender:
-        """The sender as a plain domain value."""
-        return Sender(**self.sender.model_dump())
+    def to_sender(self, country: str | None = None) -> Sender:
+        """The sender of documents to customers in a country, as a plain domain value."""
+        return Sender(**self.senders.get(country or "", self.sender).model_dump())
+
+    def senders_by_country(self) -> dict[str, Sender]:
+        """Every sender by customer country; the key "" is the default sender."""
+        return {"": self.to_sender()} | {c: self.to_sender(c) for c in self.senders}
 
     def cost(self, channel: str) -> Decimal:
         """The configured cost of one message in a channel."""

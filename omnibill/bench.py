@@ -62,7 +62,7 @@ def run_stages(tenant: str, period: str, source: str) -> list[tuple[str, int, fl
     t = time.perf_counter()
     for b in summary.batches:
         with ledger.transaction() as s:
-            render_batch(s, run, b, rules.to_sender(), settings.resolved_store_url(), settings.s3,
+            render_batch(s, run, b, rules.senders_by_country(), settings.resolved_store_url(), settings.s3,
                          settings.render_workers)
     timings.append(("render", docs, time.perf_counter() - t))
 

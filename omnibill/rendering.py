@@ -42,14 +42,14 @@ def render_outputs(doc: BillingDocument, sender: Sender, channels: set[str]) -> 
     return files
 
 
-def render_chunk(store_url: str, s3: S3Settings, prefix: str, sender: Sender,
+def render_chunk(store_url: str, s3: S3Settings, prefix: str, senders: dict[str, Sender],
                  items: list[tuple[BillingDocument, set[str]]]) -> dict[str, dict[str, str] | str]:
     """Render and store a chunk of documents; returns stored keys per document, or an error text."""
     store = open_store(store_url, s3)
     out: dict[str, dict[str, str] | str] = {}
     for doc, channels in items:
         try:
-            files = render_outputs(doc, sender, channels)
+            files = render_outputs(doc, senders.get(doc.customer.country, senders[""]), channels)
         except Exception as exc:  # one broken document must not stop the batch
             out[doc.document_id] = f"render failed: {type(exc).__name__}: {exc}"
             continue
@@ -58,7 +58,7 @@ def render_chunk(store_url: str, s3: S3Settings, prefix: str, sender: Sender,
     return out
 
 
-def render_batch(session: Session, run: BillingRun, batch_no: int, sender: Sender, store_url: str,
+def render_batch(session: Session, run: BillingRun, batch_no: int, senders: dict[str, Sender], store_url: str,
                  s3: S3Settings, workers: int = 0) -> dict[str, int]:
     """Render every planned message of a batch and mark it rendered (or failed when it cannot be)."""
     planned = messages_in(session, run.id, states=("planned",), batch_no=batch_no)
@@ -69,7 +69,7 @@ def render_batch(session: Session, run: BillingRun, batch_no: int, sender: Sende
         by_doc[m.document_id].add(m.channel)
     rows = documents_with_customers(session, by_doc)
     items = [(document_from_row(d, party_from_json(c.data)), by_doc[d.id]) for d, c in rows.values()]
-    keys = _render_all(store_url, s3, f"{run.tenant}/{run.period}", sender, items, workers)
+    keys = _render_all(store_url, s3, f"{run.tenant}/{run.period}", senders, items, workers)
     changes = [_state_change(m, keys.get(m.document_id, "render failed: no output")) for m in planned]
     set_states(session, changes)
     failed = sum(1 for c in changes if c["state"] == "failed")
@@ -84,12 +84,12 @@ def _state_change(message, result: dict[str, str] | str) -> dict[str, Any]:
             "reason": "rendered"}
 
 
-def _render_all(store_url, s3, prefix, sender, items, workers) -> dict[str, Any]:
+def _render_all(store_url, s3, prefix, senders, items, workers) -> dict[str, Any]:
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     if len(chunks) <= 1 or _worker_count(workers) <= 1:
-        return {k: v for chunk in chunks for k, v in render_chunk(store_url, s3, prefix, sender, chunk).items()}
+        return {k: v for chunk in chunks for k, v in render_chunk(store_url, s3, prefix, senders, chunk).items()}
     pool = _get_pool(_worker_count(workers))
-    futures = [pool.submit(render_chunk, store_url, s3, prefix, sender, chunk) for chunk in chunks]
+    futures = [pool.submit(render_chunk, store_url, s3, prefix, senders, chunk) for chunk in chunks]
     return {k: v for f in futures for k, v in f.result().items()}
 
 

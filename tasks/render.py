@@ -14,7 +14,7 @@ def render(tenant: str, period: str, batch_no: int) -> dict:
     settings = wiring.get_settings()
     run = wiring.run_of(tenant, period)
     with wiring.ledger().transaction() as session:
-        counts = render_batch(session, run, batch_no, wiring.tenant_rules(tenant).to_sender(),
+        counts = render_batch(session, run, batch_no, wiring.tenant_rules(tenant).senders_by_country(),
                               settings.resolved_store_url(), settings.s3, settings.render_workers)
     get_run_logger().info("render batch %d: %s", batch_no, counts)
     return counts
