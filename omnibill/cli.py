@@ -126,6 +126,10 @@ def sandbox(
     box.run_forever()
 
 
+# Commands of other areas register themselves on `app` when imported.
+from omnibill import cli_explain, cli_ops, cli_preview  # noqa: E402,F401
+
+
 def main() -> None:
     """Entry point."""
     app()
