@@ -67,8 +67,8 @@ def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult]
         counts[kind] += 1
         changes.append({"id": m.id, "from_state": "sending", "state": "sent" if kind == "sent" else "failed",
                         "permanent": kind == "permanent", "reason": reason, "provider_ref": r.provider_ref})
-        closed.append({"id": attempts[m.id], "outcome": kind, "error": reason if r.error else None,
-                       "permanent": kind == "permanent"})
+        closed.append({"message_id": m.id, "attempt_no": attempts[m.id], "outcome": kind,
+                       "error": reason if r.error else None, "permanent": kind == "permanent"})
     set_states(session, changes)
     finish_attempts(session, closed)
     return counts

@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import threading
+
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -28,10 +31,12 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # No pool: connections are cheap, and a pool would only add a second queue in front of the
+        # single SQLite writer (see Ledger.transaction).
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=120)
 
 
 def migrate(engine: Engine) -> None:
@@ -56,11 +61,18 @@ class Ledger:
         if run_migrations:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite serialises writers anyway; queueing them on a lock here (instead of in SQLite's
+        # busy handler) keeps waiting threads off the CPU and never times out a short write.
+        self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on error."""
-        with self.sessions.begin() as session:
+        if self._sqlite_lock is None:
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self._sqlite_lock, self.sessions.begin() as session:
             yield session
 
     def dispose(self) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -123,21 +123,28 @@ def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def start_attempts(session: Session, messages: Sequence[Message]) -> dict[str, int]:
-    """Record a dispatch attempt per message; returns attempt row ids by message id."""
-    ids: dict[str, int] = {}
-    for m in messages:
-        attempt = DispatchAttempt(message_id=m.id, attempt_no=m.attempts + 1)
-        session.add(attempt)
-        session.flush()
-        ids[m.id] = attempt.id
-    return ids
+    """Record a dispatch attempt per message (in one statement); returns attempt numbers by message id."""
+    numbers = {m.id: m.attempts + 1 for m in messages}
+    if numbers:
+        session.execute(DispatchAttempt.__table__.insert(), [
+            {"message_id": mid, "attempt_no": n, "started_at": datetime.now(timezone.utc), "outcome": "sending",
+             "permanent": False} for mid, n in numbers.items()])
+    return numbers
 
 
 def finish_attempts(session: Session, outcomes: Sequence[dict[str, Any]]) -> None:
-    """Close attempts: [{"id", "outcome", "error", "permanent"}]."""
+    """Close attempts: [{"message_id", "attempt_no", "outcome", "error", "permanent"}]."""
+    if not outcomes:
+        return
+    table = DispatchAttempt.__table__
+    stmt = (table.update()
+            .where(table.c.message_id == bindparam("m_id"), table.c.attempt_no == bindparam("m_no"))
+            .values(outcome=bindparam("outcome"), error=bindparam("error"), permanent=bindparam("permanent"),
+                    finished_at=bindparam("finished_at")))
     now = datetime.now(timezone.utc)
-    if outcomes:
-        session.execute(update(DispatchAttempt), [o | {"finished_at": now} for o in outcomes])
+    session.execute(stmt, [{"m_id": o["message_id"], "m_no": o["attempt_no"], "outcome": o["outcome"],
+                            "error": o.get("error"), "permanent": o.get("permanent", False), "finished_at": now}
+                           for o in outcomes])
 
 
 def add_receipts(session: Session, receipts: Sequence[dict[str, Any]]) -> None:
