@@ -20,7 +20,7 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
             .where(Document.run_id == run.id).order_by(Document.invoice_id, Message.created_at))
     for doc, msg in session.execute(stmt):
         base = {"document_id": doc.invoice_id, "customer_id": doc.customer_id, "document_type": doc.document_type,
-                "batch": doc.batch_no}
+                "batch": doc.batch_no, "decision": scrub(doc.decision_reason)}
         if msg is None:
             state = "pending" if doc.decision is None else "suppressed"
             rows.append(base | {"channel": None, "state": state, "reason": scrub(doc.decision_reason or "not decided yet"),
@@ -32,7 +32,8 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
     for q in quarantined(session, run.id, "invoices"):
         where = f"{q.file} row {q.row_number}" + (f", field {q.field}" if q.field else "")
         rows.append({"document_id": q.record_key or f"{q.file}#row{q.row_number}", "customer_id": q.customer_id,
-                     "document_type": (q.raw or {}).get("document_type"), "batch": None, "channel": None,
+                     "document_type": (q.raw or {}).get("document_type"), "batch": None, "decision": None,
+                     "channel": None,
                      "state": "quarantined", "reason": f"{where}: {q.reason}", "attempts": 0,
                      "message_id": None, "fallback_of": None})
     return rows
