@@ -57,6 +57,8 @@ class Customer(Base):
     customer_id: Mapped[str] = mapped_column(String(128))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     consents: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Documents join their customer on (run, ERP id) in every stage: without this, a quadratic scan.
+    __table_args__ = (Index("ux_customers_run_customer", "run_id", "customer_id", unique=True),)
 
 
 class Document(Base):
@@ -80,6 +82,8 @@ class Document(Base):
     decision: Mapped[str | None] = mapped_column(String(16))
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The rules that fired, as JSON text written by the vectorised decide stage (see omnibill/explain.py).
+    decision_rules: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_documents_run_batch", "run_id", "batch_no"),)
 
 
@@ -100,9 +104,26 @@ class Message(Base):
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     provider_ref: Mapped[str | None] = mapped_column(String(256))
     cost: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal("0"))
+    kind: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    address_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ix_messages_run_channel_batch_state", "run_id", "channel", "batch_no", "state"),)
+
+
+class Suppression(Base):
+    """A contact address that bounced or was unknown, kept only as a salted hash, per tenant and channel."""
+
+    __tablename__ = "suppressions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    address_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_suppressions_tenant_hash", "tenant", "address_hash"),)
 
 
 class MessageEvent(Base):

@@ -26,13 +26,14 @@ class Sandbox:
     """
 
     def __init__(self, directory: str | Path, host: str = "127.0.0.1", smtp_port: int = 2525,
-                 http_port: int = 8025, api_key: str = "sandbox-key", fail_rate: float = 0.0):
+                 http_port: int = 8025, api_key: str = "sandbox-key", fail_rate: float = 0.0,
+                 faults: Faults | None = None):
         self.directory = Path(directory)
         self.host = host
         self.smtp_port = smtp_port
         self.http_port = http_port
         self.api_key = api_key
-        self.faults = Faults(fail_rate)
+        self.faults = faults or Faults(fail_rate)
         self.ledger: SandboxLedger | None = None
         self._smtp: BoundController | None = None
         self._http: uvicorn.Server | None = None
@@ -43,10 +44,11 @@ class Sandbox:
                       http_port: int | None = None) -> Sandbox:
         """A sandbox on the configured host and ports (unless overridden), accepting the configured API key."""
         box = settings.sandbox
-        # fail_rate is read leniently so the sandbox works before SandboxSettings gains the field.
+        faults = Faults(box.fail_rate, set(box.down_channels), reject_recipients=set(box.reject_recipients),
+                        delay_s=box.delay_s)
         return cls(settings.sandbox_dir(), box.host, box.smtp_port if smtp_port is None else smtp_port,
                    box.http_port if http_port is None else http_port,
-                   settings.gateway.api_key.get_secret_value(), getattr(box, "fail_rate", 0.0))
+                   settings.gateway.api_key.get_secret_value(), faults=faults)
 
     def start(self) -> Sandbox:
         """Bind both ports and serve in background threads; returns self."""
@@ -109,6 +111,9 @@ class Sandbox:
     def _start_http(self) -> None:
         # Binding here (not inside uvicorn) gives the real port for port 0 and fails fast when busy.
         sock = socket.create_server((self.host, self.http_port))
+        # Accepted connections inherit this; without it every keep-alive answer waits ~40 ms for a
+        # delayed ACK (Nagle), which made the gateway 50x slower than the work it does.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.http_port = sock.getsockname()[1]
         app = create_gateway_app(self.ledger, self.faults, self.api_key)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
