@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 from email import message_from_bytes
@@ -22,7 +23,7 @@ class SandboxSmtpHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd hook)
         """Refuse unknown recipients at RCPT, as a real MTA does for a hard bounce."""
-        if address.split("@", 1)[0].lower().startswith("bounce"):
+        if address.split("@", 1)[0].lower().startswith("bounce") or self.faults.rejects(address):
             return "550 5.1.1 unknown recipient"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -33,7 +34,9 @@ class SandboxSmtpHandler:
         parsed = message_from_bytes(content, policy=default_policy)
         key = str(parsed.get("Message-ID", "")).strip().strip("<>")
         key = key or "sha256:" + hashlib.sha256(content).hexdigest()
-        if self.faults.should_fail(key):
+        if self.faults.delay_s:
+            await asyncio.sleep(self.faults.delay_s)
+        if self.faults.should_fail(key, "email"):
             return "451 4.3.0 try again later"
         received = self.ledger.record("email", key, ", ".join(envelope.rcpt_tos), str(parsed.get("Subject", "")),
                                       content, ".eml")
@@ -59,6 +62,7 @@ class BoundController(Controller):
 def start_smtp(ledger: SandboxLedger, faults: Faults, host: str, port: int) -> BoundController:
     """Start the SMTP server in its own thread; its real port is `controller.port`."""
     sock = socket.create_server((host, port), reuse_port=False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms delayed-ACK stalls per reply
     # server_hostname avoids a (possibly slow) FQDN lookup when each session starts.
     controller = BoundController(SandboxSmtpHandler(ledger, faults), sock, server_hostname="sandbox.omnibill.test",
                                  data_size_limit=50 * 1024 * 1024)
