@@ -96,3 +96,33 @@ def test_every_ubl_in_the_drop_passes_the_official_rules(prefect_harness, omnibi
     validator = load_validator()
     problems = {f.name: validator.problems(f.read_bytes()) for f in files}
     assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_run_with_extract_documents_and_drops_on_s3(prefect_harness, omnibill_env, sandbox, monkeypatch, tmp_path):
+    """The same run with every file on a local S3 endpoint (moto's server over HTTP)."""
+    from tests.adapters.helpers import create_bucket, moto_s3
+    from omnibill.store import S3Store
+
+    with moto_s3() as s3:
+        bucket = create_bucket(s3)
+        for key, value in {"ENDPOINT_URL": s3.endpoint_url, "REGION": s3.region,
+                           "ACCESS_KEY_ID": "testing", "SECRET_ACCESS_KEY": "testing"}.items():
+            monkeypatch.setenv(f"OMNIBILL_S3__{key}", value)
+        monkeypatch.setenv("OMNIBILL_DOCUMENT_STORE_URL", f"s3://{bucket}/documents")
+        monkeypatch.setenv("OMNIBILL_DROPS__PRINT_URL", f"s3://{bucket}/print")
+        monkeypatch.setenv("OMNIBILL_DROPS__EINVOICE_URL", f"s3://{bucket}/einvoice")
+        reset_caches()
+        write_demo_extract(tmp_path / "extract", customers=120, period=PERIOD, seed=5, fmt="parquet")
+        source = S3Store(f"s3://{bucket}/extracts/demo", s3)
+        for table in (tmp_path / "extract").iterdir():
+            source.put(table.name, table.read_bytes())
+
+        _run_cli("run", "--tenant", "demo", "--period", PERIOD, "--source", f"s3://{bucket}/extracts/demo")
+        rows = json.loads(_run_cli("status", "--tenant", "demo", "--period", PERIOD, "--json"))
+        sent = Counter(r["channel"] for r in rows if r["state"] in ("sent", "delivered"))
+        store = S3Store(f"s3://{bucket}", s3)
+        assert len([k for k in store.keys("einvoice/") if k.endswith(".xml")]) == sent["einvoice"] > 0
+        manifests = [k for k in store.keys("print/") if k.endswith(".csv")]
+        letters = sum(len(store.get(k).decode().strip().splitlines()) - 1 for k in manifests)
+        assert letters == sent["print"] > 0
+        assert any(k.endswith(".pdf") for k in store.keys("documents/demo/"))
