@@ -1,3 +1,66 @@
 """`omnibill` commands for preview (registered on the app from omnibill/cli.py)."""
 
-from omnibill.cli import app  # noqa: F401  (commands here use @app.command())
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omnibill.cli import Period, Tenant, app
+from omnibill.model import BillingDocument
+
+
+def _from_extract(source: str, tenant: str, period: str, customer: str) -> list[BillingDocument]:
+    from config.settings import get_settings
+    from omnibill.extract import read_extract
+
+    extract = read_extract(source, tenant, period, s3=get_settings().s3)
+    return [d for d in extract.documents if d.customer.customer_id == customer]
+
+
+def _from_ledger(tenant: str, period: str, customer: str) -> list[BillingDocument]:
+    from sqlalchemy import select
+
+    from omnibill import wiring
+    from omnibill.ledger.codec import document_from_row, party_from_json
+    from omnibill.ledger.models import Document
+    from omnibill.ledger.repository import documents_with_customers
+
+    run_ = wiring.run_of(tenant, period)
+    with wiring.ledger().transaction() as session:
+        ids = session.scalars(select(Document.id).where(Document.run_id == run_.id, Document.customer_id == customer))
+        rows = documents_with_customers(session, list(ids))
+        return [document_from_row(d, party_from_json(c.data)) for d, c in rows.values()]
+
+
+@app.command()
+def preview(
+    tenant: Tenant = "demo",
+    customer: Annotated[str, typer.Option("--customer", "-c", help="ERP customer id")] = "",
+    period: Period = "",
+    source: Annotated[str, typer.Option(help="Extract folder or s3:// prefix; default: the ledger's run")] = "",
+    out: Annotated[Path, typer.Option(help="The HTML page to write")] = Path("preview.html"),
+) -> None:
+    """Write one HTML page with a customer's documents in every channel side by side (PDF, e-mail, SMS, page, e-invoice)."""
+    from omnibill.cli import _this_month
+    from omnibill.preview import build_preview
+    from omnibill.wiring import tenant_rules
+
+    if not customer:
+        raise typer.BadParameter("give the customer with --customer ID")
+    period = period or _this_month()
+    try:
+        docs = _from_extract(source, tenant, period, customer) if source else _from_ledger(tenant, period, customer)
+    except LookupError as exc:
+        typer.echo(f"{exc} (or give the extract with --source DIR)", err=True)
+        raise typer.Exit(1) from exc
+    if not docs:
+        typer.echo(f"no documents for customer {customer!r} of {tenant} in {period}", err=True)
+        raise typer.Exit(2)
+    senders = tenant_rules(tenant).senders_by_country()
+    page = build_preview(sorted(docs, key=lambda d: d.invoice_id),
+                         lambda d: senders.get(d.customer.country, senders[""]), tenant, customer)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {out} ({len(docs)} document(s), {len(page) // 1024} KiB)")

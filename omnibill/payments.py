@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
+from decimal import Decimal
 
 from stdnum import iso11649, luhn
 from stdnum.iso7064 import mod_97_10
@@ -47,24 +49,50 @@ def ocr_with_length_digit(base: str) -> str:
     return with_length + luhn.calc_check_digit(with_length)
 
 
-def fik_payment_line(payment_id: str, creditor: str) -> str:
-    """The FIK code line of a +71 card: `+71<payment id>+<creditor number><`."""
-    if len(payment_id) != 15 or validate_reference("DKK", payment_id):
-        raise ValueError("a +71 payment id is 15 digits with a valid check digit")
+_FIK_ID_LENGTH = {"71": 15, "73": 0, "75": 16}
+
+
+def fik_payment_line(payment_id: str, creditor: str, card: str = "71") -> str:
+    """The FIK code line: `+71<id>+<creditor><` (15-digit id), `+75<id>+<creditor><` (16), `+73<+<creditor><` (none)."""
+    if card not in _FIK_ID_LENGTH:
+        raise ValueError(f"unsupported FIK card type +{card}")
+    length = _FIK_ID_LENGTH[card]
+    if length and (len(payment_id) != length or not payment_id.isdigit() or not luhn.is_valid(payment_id)):
+        raise ValueError(f"a +{card} payment id is {length} digits with a valid MOD10 check digit")
     if not (creditor.isascii() and creditor.isdigit() and len(creditor) == 8):
         raise ValueError("a FIK creditor number is 8 digits")
-    return f"+71<{payment_id}+{creditor}<"
+    return f"+{card}<{payment_id if length else ''}+{creditor}<"
 
 
-def make_reference(currency: str, invoice_id: str) -> str:
-    """The currency's structured payment reference, derived only from the invoice id."""
+def fik_payment_id(invoice_id: str, card: str = "71") -> str:
+    """The FIK payment id for a +71 (15 digits) or +75 (16 digits) card, MOD10 check digit last."""
+    length = _FIK_ID_LENGTH[card]
+    base = _base_digits("DKK", invoice_id)[-(length - 1):].zfill(length - 1)
+    return base + luhn.calc_check_digit(base)
+
+
+def giro_problem(kind: str, number: str) -> str | None:
+    """None when a Swedish Bankgiro (7-8 digits) or PlusGiro (2-8 digits) number is valid, else why."""
+    digits = re.sub(r"[\s-]", "", number or "")
+    low = 7 if kind == "bankgiro" else 2
+    if not (digits.isascii() and digits.isdigit()):
+        return "not digits"
+    if not low <= len(digits) <= 8:
+        return "length"
+    return None if luhn.is_valid(digits) else "bad check digit"
+
+
+def make_reference(currency: str, invoice_id: str, *, kid_mode: str = "mod10", rf: bool = False) -> str:
+    """The currency's structured payment reference from the invoice id (NOK: KID MOD10/MOD11; EUR: RF opt.)."""
     if currency not in _MAX_BASE:
         raise ValueError(f"no payment reference scheme for currency {currency!r}")
     base = _base_digits(currency, invoice_id)
     if currency == "SEK":
         return ocr_with_length_digit(base)
     if currency == "EUR":
-        return base + fi_check_digit(base)
+        return rf_reference(base + fi_check_digit(base)) if rf else base + fi_check_digit(base)
+    if currency == "NOK" and kid_mode == "mod11":
+        return base + kid_mod11_check_digit(base)
     if currency == "DKK":
         base = base.zfill(14)
     return base + luhn.calc_check_digit(base)
@@ -104,16 +132,18 @@ def _check_eur(ref: str) -> str | None:
     return None if fi_check_digit(ref[:-1]) == ref[-1] else "bad check digit"
 
 
-def _check_nok(ref: str) -> str | None:
+def _check_nok(ref: str, kid_mode: str | None) -> str | None:
     if not 2 <= len(ref) <= 25:
         return "length"
-    if kid_mod11_check_digit(ref[:-1]) == ref[-1] or (ref[-1] != "-" and luhn.is_valid(ref)):
-        return None
-    return "bad check digit"
+    mod11 = kid_mod11_check_digit(ref[:-1]) == ref[-1]
+    mod10 = ref[-1] != "-" and luhn.is_valid(ref)
+    ok = {"mod10": mod10, "mod11": mod11}.get(kid_mode or "", mod10 or mod11)
+    return None if ok else "bad check digit"
 
 
-def validate_reference(currency: str, ref: str, *, ocr_length_digit: bool = False) -> str | None:
-    """None when `ref` is a valid reference for the currency, else a short reason."""
+def validate_reference(currency: str, ref: str, *, ocr_length_digit: bool = False,
+                       kid_mode: str | None = None) -> str | None:
+    """None when `ref` is a valid reference for the currency, else a short reason (kid_mode None: either)."""
     ref = compact_reference(ref or "")
     if not ref:
         return "empty"
@@ -125,9 +155,28 @@ def validate_reference(currency: str, ref: str, *, ocr_length_digit: bool = Fals
     if currency == "SEK":
         return _check_sek(ref, ocr_length_digit)
     if currency == "NOK":
-        return _check_nok(ref)
+        return _check_nok(ref, kid_mode)
     if currency == "DKK":
         if len(ref) not in _FIK_LENGTHS:
             return "length"
         return None if luhn.is_valid(ref) else "bad check digit"
     return "unsupported currency"
+
+
+def fi_virtual_barcode(iban: str, amount: Decimal | None, reference: str, due: date | None) -> str:
+    """The 54-digit Finnish virtual bank barcode: version 4 (national reference) or 5 (RF reference)."""
+    account = compact_reference(iban)
+    if not (account.startswith("FI") and len(account) == 18 and account[2:].isdigit()):
+        raise ValueError("the bank barcode needs a Finnish IBAN")
+    cents = int((amount or Decimal(0)) * 100) if amount and 0 < amount <= Decimal("999999.99") else 0
+    money = f"{cents // 100:06d}{cents % 100:02d}"
+    ref = compact_reference(reference)
+    if validate_reference("EUR", ref):
+        raise ValueError(f"not a valid Finnish or RF reference: {reference!r}")
+    day = due.strftime("%y%m%d") if due else "000000"
+    if ref.startswith("RF"):
+        body = ref[4:]
+        if len(body) > 21 or not body.isdigit():
+            raise ValueError("a version 5 barcode takes a numeric RF reference of up to 21 digits")
+        return f"5{account[2:]}{money}{ref[2:4]}{body.zfill(21)}{day}"
+    return f"4{account[2:]}{money}000{ref.zfill(20)}{day}"

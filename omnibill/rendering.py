@@ -35,10 +35,16 @@ def render_outputs(doc: BillingDocument, sender: Sender, channels: set[str]) -> 
         if "email" in channels:
             files["html"] = ("email.html", mail.html.encode(), "text/html; charset=utf-8")
             files["text"] = ("email.txt", mail.text.encode(), "text/plain; charset=utf-8")
+    if channels & {"email", "sms"}:  # the page the e-mail's and the SMS's link opens
+        files["document"] = ("document.html", render.render_html_document(doc, sender).encode(), "text/html; charset=utf-8")
     if "sms" in channels:
         files["sms"] = ("sms.txt", render.render_sms(doc, sender).encode(), "text/plain; charset=utf-8")
     if "einvoice" in channels:
-        files["ubl"] = ("einvoice.xml", render.render_ubl(doc, sender), "application/xml")
+        # "ubl" is the content key dispatch attaches as the e-invoice XML, whichever format it holds.
+        if doc.customer.customer_type == "person" and doc.customer.einvoice_address:
+            files["ubl"] = ("finvoice.xml", render.render_finvoice(doc, sender), "application/xml")
+        else:
+            files["ubl"] = ("einvoice.xml", render.render_ubl(doc, sender), "application/xml")
     return files
 
 

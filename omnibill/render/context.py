@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -10,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from omnibill.model import BillingDocument, InvoiceLine, Sender
+from omnibill.model import BillingDocument, InvoiceLine, Sender, stable_id
 from omnibill.render.texts import NBSP, format_date, format_money, language_of, texts_for
 
 CENT = Decimal("0.01")
@@ -69,6 +70,17 @@ def address_lines(doc: BillingDocument, sender: Sender) -> list[str]:
     if c.country and c.country.upper() != sender.country.upper():
         lines.append(COUNTRY_NAMES.get(c.country.upper(), c.country.upper()))
     return lines
+
+
+def stable_token(*facts: str) -> str:
+    """A short (80-bit) stable URL token from stable facts (never time or randomness)."""
+    return base64.b32encode(bytes.fromhex(stable_id("link", *facts))[:10]).decode().lower()
+
+
+def document_link(doc: BillingDocument, sender: Sender) -> str | None:
+    """The customer's link to the interactive HTML document (tenant `document_url` with `{token}`), if set."""
+    template = sender.extra.get("document_url")
+    return template.format(token=stable_token(doc.document_id, doc.invoice_id)) if template else None
 
 
 def one_line(text: str) -> str:

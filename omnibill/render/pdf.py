@@ -8,37 +8,23 @@ from typing import Any
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from omnibill.model import BillingDocument, Sender
 from omnibill.render.context import build_view
-from omnibill.render.pdf_parts import BOLD, DARK, FONT, GREY, RULE, brand_colours, draw_chart, draw_qr, fit, fit_size, register_fonts
-from omnibill.render.qr import payment_qr_payload
-from omnibill.render.texts import format_number
+from omnibill.render.fonts import register_fonts
+from omnibill.render.pdf_parts import BOLD, DARK, FONT, GREY, RULE, brand_colours, draw_chart, draw_logo, fit, text, y
+from omnibill.render.pdf_slip import draw_payment_box
+from omnibill.render.texts import format_number, language_of, texts_for
 
-PAGE_H = A4[1]
 ROW, HEAD = 5.0, 6.5  # mm: a table row, the table header
 FIRST_TOP, FIRST_BOTTOM = 100.0, 232.0  # mm from the top: the table's room on page one (above the payment box)
 NEXT_TOP, NEXT_BOTTOM = 36.0, 276.0  # ... and on continuation pages (above the footer)
-PAY_TOP, PAY_BOTTOM = 236.0, 277.0
 CHART_H = 38.0
 # (text key, x in mm, alignment): description, quantity, unit, unit price, VAT %, amount
 COLUMNS = (("col_description", 21, "l"), ("col_quantity", 118, "r"), ("col_unit", 121, "l"),
            ("col_unit_price", 149, "r"), ("col_vat", 165, "r"), ("col_amount", 189, "r"))
 DESCRIPTION_WIDTH = 78 * mm
-
-
-def y(top_mm: float) -> float:
-    """Canvas y for a distance in mm from the top edge."""
-    return PAGE_H - top_mm * mm
-
-
-def text(c: Canvas, x_mm: float, top_mm: float, value: str, font: str = FONT, size: float = 9, align: str = "l") -> None:
-    """Draw one line of text, left or right aligned at x (mm), baseline at top_mm."""
-    c.setFont(font, size)
-    draw = c.drawRightString if align == "r" else c.drawString
-    draw(x_mm * mm, y(top_mm), value)
 
 
 def paginate(n_lines: int, first_top: float, tail_height: float) -> tuple[list[range], bool]:
@@ -70,10 +56,12 @@ def _note(v: dict[str, Any]) -> list[str]:
 
 def _first_header(c: Canvas, v: dict[str, Any], sender: Sender, note: list[str]) -> None:
     brand, _ = brand_colours(sender.brand_colour)
-    text(c, 20, 18, fit(sender.name, BOLD, 14, 95 * mm), BOLD, 14)
+    left = 20 + draw_logo(c, sender.extra.get("logo"), 20, 10.5, 17)
+    left += 4 if left > 20 else 0
+    text(c, left, 18, fit(sender.name, BOLD, 14, (115 - left) * mm), BOLD, 14)
     c.setFillColor(GREY)
-    text(c, 20, 23.5, f"{sender.street}, {sender.postal_code} {sender.city}", size=8)
-    text(c, 20, 27.5, f"{v['t']['phone']} {sender.phone} · {sender.email}", size=8)
+    text(c, left, 23.5, f"{sender.street}, {sender.postal_code} {sender.city}", size=8)
+    text(c, left, 27.5, fit(f"{v['t']['phone']} {sender.phone} · {sender.email}", FONT, 8, (115 - left) * mm), size=8)
     text(c, 25, 48, fit(f"{sender.name}, {sender.street}, {sender.postal_code} {sender.city}", FONT, 6.5, 80 * mm), size=6.5)
     c.setStrokeColor(RULE)
     c.line(25 * mm, y(49.2), 105 * mm, y(49.2))
@@ -170,54 +158,9 @@ def summary_height(v: dict[str, Any]) -> float:
     return height + (CHART_H + 4 if v["doc"].consumption else 0)
 
 
-def _payment_box(c: Canvas, v: dict[str, Any], doc: BillingDocument, sender: Sender) -> None:
-    brand, _ = brand_colours(sender.brand_colour)
-    t, credit = v["t"], v["credit"]
-    c.setStrokeColor(brand)
-    c.setLineWidth(0.8)
-    c.roundRect(20 * mm, y(PAY_BOTTOM), 170 * mm, (PAY_BOTTOM - PAY_TOP) * mm, 2 * mm, stroke=1, fill=0)
-    c.setFillColor(brand)
-    text(c, 25, PAY_TOP + 6.5, t["payment"], BOLD, 9)
-    c.setFillColor(GREY)
-    text(c, 25, PAY_TOP + 14, t["to_credit"] if credit else t["to_pay"], size=8)
-    c.setFillColor(DARK)
-    text(c, 25, PAY_TOP + 22, v["amount"], BOLD, fit_size(v["amount"], BOLD, 17, 42 * mm, 10))
-    if credit:  # nothing to pay: no account, no QR
-        details = [(t["invoice_no"], v["number"]), (t["customer_no"], v["customer_id"])]
-    else:
-        c.setFillColor(GREY)
-        text(c, 25, PAY_TOP + 29, t["due_date"], size=8)
-        c.setFillColor(DARK)
-        text(c, 25, PAY_TOP + 35, v["due_date"], BOLD, 11)
-        details = [(t["reference"], v["reference"])]
-        details += [("Bankgiro", v["bankgiro"])] if v["bankgiro"] else []
-        details += [("IBAN", v["iban"]), ("BIC", v["bic"])]
-    label_x = 70
-    value_x = min(label_x + 3 + max(stringWidth(label, FONT, 8) for label, _ in details) / mm, 100)
-    for i, (label, value) in enumerate(details):
-        c.setFillColor(GREY)
-        text(c, label_x, PAY_TOP + 8 + i * 5.8, label, size=8)
-        c.setFillColor(DARK)
-        width = (154 - value_x) * mm
-        text(c, value_x, PAY_TOP + 8 + i * 5.8, fit(value, BOLD, 7.5, width), BOLD, fit_size(value, BOLD, 9, width, 7.5))
-    payload = payment_qr_payload(doc, sender)
-    if payload:
-        # 27 mm keeps a quiet zone of four modules or more clear of the box, the caption and the account text.
-        draw_qr(c, payload, 157 * mm, y(PAY_TOP + 31), 27 * mm)
-        c.setFillColor(GREY)
-        c.setFont(FONT, 7)
-        c.drawCentredString(170.5 * mm, y(PAY_TOP + 35.8), t["scan"])
-
-
-def render_pdf(doc: BillingDocument, sender: Sender) -> bytes:
-    """The document as a PDF (A4, one or more pages) ready for print or e-mail attachment."""
-    register_fonts()
+def draw_document(c: Canvas, doc: BillingDocument, sender: Sender) -> int:
+    """Draw a document's pages on a canvas (ending each page); returns how many pages it took."""
     v = build_view(doc, sender)
-    buf = io.BytesIO()
-    c = Canvas(buf, pagesize=A4, invariant=1, pageCompression=1, lang=v["lang"])
-    c.setTitle(f"{v['title']} {doc.invoice_id}")
-    c.setAuthor(sender.name)
-    c.setCreator("omnibill")
     c.setFillColor(DARK)
     note = _note(v)
     first_top = 97 + 4.4 * len(note) if note else FIRST_TOP
@@ -228,7 +171,7 @@ def render_pdf(doc: BillingDocument, sender: Sender) -> bytes:
         _frame(c, v, sender, number, total)
         if number == 1:
             _first_header(c, v, sender, note)
-            _payment_box(c, v, doc, sender)
+            draw_payment_box(c, v, doc, sender)
             top = first_top
         else:
             _next_header(c, v, sender)
@@ -245,5 +188,24 @@ def render_pdf(doc: BillingDocument, sender: Sender) -> bytes:
         draw_chart(c, doc.consumption, v["t"]["consumption"], v["lang"], brand_colours(sender.brand_colour)[0],
                    20 * mm, y(bottom + 4), 90 * mm, CHART_H * mm)
     c.showPage()
+    return total
+
+
+def new_canvas(buf: io.BytesIO, title: str, author: str, lang: str) -> Canvas:
+    """An A4 canvas with the document fonts registered and metadata set (deterministic output)."""
+    register_fonts()
+    c = Canvas(buf, pagesize=A4, invariant=1, pageCompression=1, lang=lang, initialFontName=FONT)
+    c.setTitle(title)
+    c.setAuthor(author)
+    c.setCreator("omnibill")
+    return c
+
+
+def render_pdf(doc: BillingDocument, sender: Sender) -> bytes:
+    """The document as a PDF (A4, one or more pages) ready for print or e-mail attachment."""
+    buf = io.BytesIO()
+    lang = language_of(doc.customer.language)
+    c = new_canvas(buf, f"{texts_for(lang)[doc.document_type]} {doc.invoice_id}", sender.name, lang)
+    draw_document(c, doc, sender)
     c.save()
     return buf.getvalue()

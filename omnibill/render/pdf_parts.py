@@ -2,41 +2,87 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-import reportlab
-from reportlab import rl_config
+from PIL import Image
 from reportlab.lib.colors import Color, HexColor
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from omnibill.model import ConsumptionPoint
+from omnibill.render.fonts import BOLD, FONT, glyph_runs, string_width, visual
 from omnibill.render.qr import qr_matrix
 from omnibill.render.texts import format_number, month_label
 
-FONT, BOLD = "OmniSans", "OmniSans-Bold"
+PAGE_H = A4[1]
+REPO = Path(__file__).resolve().parents[2]
 GREY, DARK, RULE = HexColor("#5f6b7a"), HexColor("#1f2933"), HexColor("#d5dae1")
-# DejaVu Sans (wider coverage) where the system has it; otherwise Bitstream Vera, which ships inside the
-# reportlab wheel and has the same metrics for Latin text, so the layout is identical on a bare CI machine.
-_FONT_CANDIDATES = (
-    (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")),
-    (Path(reportlab.__file__).parent / "fonts" / "Vera.ttf", Path(reportlab.__file__).parent / "fonts" / "VeraBd.ttf"),
-)
 
 
-@lru_cache(maxsize=1)
-def register_fonts() -> str:
-    """Register the regular and bold TTF once per process; returns the regular font's file."""
-    # Binary (Flate only) streams: a quarter smaller and faster than the default ASCII85 wrapping.
-    rl_config.useA85 = 0
-    regular, bold = next((r, b) for r, b in _FONT_CANDIDATES if r.is_file() and b.is_file())
-    pdfmetrics.registerFont(TTFont(FONT, str(regular)))
-    pdfmetrics.registerFont(TTFont(BOLD, str(bold)))
-    return str(regular)
+def y(top_mm: float) -> float:
+    """Canvas y for a distance in mm from the top edge."""
+    return PAGE_H - top_mm * mm
+
+
+def text(c: Canvas, x_mm: float, top_mm: float, value: str, font: str = FONT, size: float = 9, align: str = "l") -> None:
+    """Draw one line of text, left or right aligned at x (mm), baseline at top_mm."""
+    runs = glyph_runs(visual(value), font)
+    if len(runs) == 1:  # the common case: one font, one text operator
+        c.setFont(font, size)
+        (c.drawRightString if align == "r" else c.drawString)(x_mm * mm, y(top_mm), runs[0][1])
+        return
+    x = x_mm * mm - (sum(pdfmetrics.stringWidth(part, f, size) for f, part in runs) if align == "r" else 0)
+    for run_font, part in runs:
+        c.setFont(run_font, size)
+        c.drawString(x, y(top_mm), part)
+        x += pdfmetrics.stringWidth(part, run_font, size)
+
+
+@lru_cache(maxsize=8)
+def logo_xobject(path: str) -> tuple[str, pdfdoc.PDFImageXObject] | None:
+    """The tenant's logo as a ready image XObject (flattened on white, deflated once per process), or None."""
+    file = Path(path) if Path(path).is_absolute() else REPO / path
+    if not file.is_file():
+        return None
+    with Image.open(file) as source:
+        image = source.convert("RGBA")
+    flat = Image.new("RGB", image.size, "white")
+    flat.paste(image, mask=image.getchannel("A"))
+    reader = ImageReader(flat)
+    name = "logo" + hashlib.sha1(reader.getRGBData()).hexdigest()[:16]  # noqa: S324 - a name, not security
+    xobject = pdfdoc.PDFImageXObject(name, reader)
+    xobject.name, xobject.XObjects = name, None
+    return name, xobject
+
+
+def draw_logo(c: Canvas, path: str | None, x_mm: float, top_mm: float, height_mm: float) -> float:
+    """Draw the logo with its top-left at (x, top); returns its width in mm (0 when there is none)."""
+    entry = logo_xobject(path) if path else None
+    if entry is None:
+        return 0.0
+    # Canvas.drawImage would decode and deflate the image again for every document; the XObject is built once
+    # and only registered with each new PDF (ReportLab's own image registration, minus the re-encoding).
+    name, xobject = entry
+    registered = c._doc.getXObjectName(name)
+    if registered not in c._doc.idToObject:
+        fresh = copy.copy(xobject)  # each PDF names its own object; the deflated pixels are shared
+        c._doc.Reference(fresh, registered)
+        c._doc.addForm(name, fresh)
+    width = height_mm * xobject.width / xobject.height
+    c.saveState()
+    c.translate(x_mm * mm, y(top_mm + height_mm))
+    c.scale(width * mm, height_mm * mm)
+    c._code.append(f"/{registered} Do")
+    c.restoreState()
+    c._formsinuse.append(name)
+    return width
 
 
 @lru_cache(maxsize=32)
@@ -50,16 +96,16 @@ def brand_colours(hex_colour: str) -> tuple[Color, Color]:
 def fit(text: str, font: str, size: float, width: float) -> str:
     """The text cut with an ellipsis so that it fits the width."""
     text = " ".join(str(text).split())
-    if pdfmetrics.stringWidth(text, font, size) <= width:
+    if string_width(text, font, size) <= width:
         return text
-    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
+    while text and string_width(text + "…", font, size) > width:
         text = text[:-1]
     return text.rstrip() + "…"
 
 
 def fit_size(text: str, font: str, size: float, width: float, smallest: float) -> float:
     """The largest font size up to size (and not below smallest) at which the text fits the width."""
-    natural = pdfmetrics.stringWidth(text, font, size)
+    natural = string_width(text, font, size)
     return size if natural <= width else max(smallest, size * width / natural)
 
 

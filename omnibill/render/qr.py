@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import zint
 
 from omnibill.model import BillingDocument, Sender
@@ -76,17 +77,13 @@ def qr_matrix(payload: str) -> QrMatrix:
     symbol.symbology = zint.Symbology.QRCODE
     symbol.option_1 = ECC_LEVEL_M
     symbol.encode(payload.encode("utf-8"))
-    size, data = symbol.width, symbol.encoded_data
-    stride, raw = data.shape[1], data.tobytes()
-    runs = []
-    for row in range(symbol.rows):
-        base, col = row * stride, 0
-        while col < size:
-            if raw[base + (col >> 3)] >> (col & 7) & 1:
-                start = col
-                while col < size and raw[base + (col >> 3)] >> (col & 7) & 1:
-                    col += 1
-                runs.append((row, start, col - start))
-            else:
-                col += 1
-    return QrMatrix(size=size, runs=tuple(runs))
+    size = symbol.width
+    data = symbol.encoded_data  # a fixed-capacity bit buffer: the symbol is its first rows and columns
+    packed = np.frombuffer(data.tobytes(), dtype=np.uint8).reshape(data.shape)[: symbol.rows]
+    dark = np.unpackbits(packed, axis=1, bitorder="little")[:, :size].astype(np.int8)
+    # A run starts where a row steps 0 -> 1 and ends where it steps 1 -> 0 (rows padded with light modules).
+    edges = np.diff(np.pad(dark, ((0, 0), (1, 1))), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    runs = tuple(zip(rows.tolist(), starts.tolist(), (ends - starts).tolist()))
+    return QrMatrix(size=size, runs=runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from omnibill.model import BillingDocument, Sender
-from omnibill.render.context import build_view, environment
+from omnibill.render.context import build_view, document_link, environment
 
 GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -14,7 +14,7 @@ GSM_BASIC = set(
 GSM_EXTENDED = set("^{}\\[~]|€\f")
 # Typography that would force the whole message into UCS-2 (70 characters a segment).
 _PLAIN = str.maketrans({"–": "-", "—": "-", "\u00a0": " ", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "..."})
-MAX_SEGMENTS = 3
+MAX_SEGMENTS = 3  # default; a tenant sets `sms_max_segments`
 
 
 def is_gsm7(text: str) -> bool:
@@ -31,8 +31,20 @@ def sms_segments(text: str) -> int:
     return 1 if units <= single else math.ceil(units / multi)
 
 
+def max_segments(sender: Sender) -> int:
+    """The tenant's longest SMS in segments (default MAX_SEGMENTS)."""
+    return int(sender.extra.get("sms_max_segments") or MAX_SEGMENTS)
+
+
 def render_sms(doc: BillingDocument, sender: Sender) -> str:
-    """The SMS text in the customer's language (plain text, GSM-7 friendly)."""
+    """The SMS text in the customer's language (GSM-7 friendly), with the document link when it fits the cap."""
     view = build_view(doc, sender, space=" ")
-    text = environment().get_template("sms.txt.j2").render(**view)
-    return " ".join(text.translate(_PLAIN).split())
+    text = " ".join(environment().get_template("sms.txt.j2").render(**view).translate(_PLAIN).split())
+    link, cap = document_link(doc, sender), max_segments(sender)
+    if link:
+        with_link = f"{text} {view['t']['sms_link'].format(link=link)}".translate(_PLAIN)
+        if sms_segments(with_link) <= cap:
+            return with_link
+    if sms_segments(text) > cap:
+        raise ValueError(f"SMS for {doc.invoice_id} takes {sms_segments(text)} segments, the tenant allows {cap}")
+    return text

@@ -127,3 +127,87 @@ def test_a_single_changed_digit_is_caught(currency, invoice_id, position):
     digit = reference[position]
     changed = reference[:position] + str((int(digit) + 1) % 10) + reference[position + 1:]
     assert validate_reference(currency, changed) is not None
+
+
+# --- Finnish virtual bank barcode (Finanssiala, "Pankkiviivakoodi-opas") ---------------------------------------
+from datetime import date  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from omnibill.payments import fi_virtual_barcode, fik_payment_id, giro_problem  # noqa: E402
+
+
+@pytest.mark.parametrize(("iban", "amount", "reference", "due", "expected"), [
+    # the guide's version 4 example: FI79 4405 2020 0360 82, 4 883,15 €, ref 86851 62596 19897, due 12.6.2010
+    ("FI79 4405 2020 0360 82", "4883.15", "868516259619897", date(2010, 6, 12),
+     "479440520200360820048831500000000868516259619897100612"),
+    # ... and version 5, the same payment with the RF reference RF09 8685 1625 9619 897
+    ("FI79 4405 2020 0360 82", "4883.15", "RF09 8685 1625 9619 897", date(2010, 6, 12),
+     "579440520200360820048831509000000868516259619897100612"),
+    # the official Finvoice 3.0 example's VirtualBankBarcode (IBAN FI48 1950 3000 0000 10, 1 116,00 €)
+    ("FI4819503000000010", "1116.00", "91901000011", date(2019, 1, 28),
+     "448195030000000100011160000000000000091901000011190128"),
+])
+def test_fi_virtual_barcode_matches_published_examples(iban, amount, reference, due, expected):
+    assert fi_virtual_barcode(iban, Decimal(amount), reference, due) == expected
+    assert len(expected) == 54
+
+
+def test_fi_virtual_barcode_without_amount_or_due_date_and_bad_input():
+    code = fi_virtual_barcode("FI2112345600000785", None, "1232", None)
+    assert code[17:25] == "00000000" and code.endswith("000000") and len(code) == 54
+    with pytest.raises(ValueError):
+        fi_virtual_barcode("SE4550000000058398257466", Decimal(1), "1232", None)
+    with pytest.raises(ValueError):
+        fi_virtual_barcode("FI2112345600000785", Decimal(1), "1233", None)
+
+
+@pytest.mark.parametrize(("kind", "number", "reason"), [
+    ("bankgiro", "5050-1055", None),        # Bankgirot's own example number
+    ("bankgiro", "5050-1056", "bad check digit"),
+    ("bankgiro", "123-456", "length"),
+    ("plusgiro", "90 20 90-0", None),       # Radiohjälpen's 90-account
+    ("plusgiro", "90 20 90-1", "bad check digit"),
+    ("plusgiro", "4x", "not digits"),
+])
+def test_bankgiro_and_plusgiro_numbers(kind, number, reason):
+    assert giro_problem(kind, number) == reason
+
+
+def test_fik_card_types_71_73_75():
+    assert fik_payment_line("", "81234567", "73") == "+73<+81234567<"
+    pid16 = fik_payment_id("2", "75")
+    assert len(pid16) == 16 and pid16.endswith("26")
+    assert fik_payment_line(pid16, "81234567", "75") == f"+75<{pid16}+81234567<"
+    assert fik_payment_id("1") == "000000000000018"
+    with pytest.raises(ValueError):
+        fik_payment_line("000000000000018", "81234567", "75")
+    with pytest.raises(ValueError):
+        fik_payment_line("1", "81234567", "72")
+
+
+def test_kid_mode_is_chosen_per_tenant():
+    assert make_reference("NOK", "12345678", kid_mode="mod11") == "123456785"
+    assert make_reference("NOK", "60224", kid_mode="mod10") == "602243"
+    assert validate_reference("NOK", "602243", kid_mode="mod11") == "bad check digit"
+    assert validate_reference("NOK", "123456785", kid_mode="mod10") == "bad check digit"
+    assert validate_reference("NOK", "123456785", kid_mode="mod11") is None
+
+
+def test_rf_reference_generated_on_request():
+    ref = make_reference("EUR", "123", rf=True)
+    assert ref == rf_reference("1232") and iso11649.is_valid(ref)
+    assert validate_reference("EUR", ref) is None
+
+
+def test_tenant_file_rejects_a_bankgiro_with_a_bad_check_digit():
+    from pydantic import ValidationError
+
+    from config.tenant import SenderRules, load_tenant
+    from tests.unit.render_fixtures import REPO
+
+    sender = load_tenant("demo", REPO / "config" / "tenants").sender.model_dump()
+    with pytest.raises(ValidationError, match="bankgiro"):
+        SenderRules(**(sender | {"bankgiro": "5050-1056"}))
+    with pytest.raises(ValidationError, match="plusgiro"):
+        SenderRules(**(sender | {"plusgiro": "90 20 90-1"}))
+    assert SenderRules(**(sender | {"plusgiro": "90 20 90-0"})).plusgiro == "90 20 90-0"

@@ -13,8 +13,9 @@ CURRENCY = {"sv": "SEK", "fi": "EUR", "da": "DKK", "nb": "NOK", "en": "SEK"}
 
 def test_swedish_invoice_sms() -> None:
     sms = render_sms(doc_from(utility_lines()), demo_sender())
-    assert sms == ("Nordvatten Energi AB: Faktura 1234567 på 2 116,66 kr förfaller 2026-12-01. "
-                   "Bankgiro 5050-1055, OCR 1234567890123.")
+    assert sms.startswith("Nordvatten Energi AB: Faktura 1234567 på 2 116,66 kr förfaller 2026-12-01. "
+                          "Bankgiro 5050-1055, OCR 1234567890123. Se https://nordvatten.example/d/")
+    assert sms == render_sms(doc_from(utility_lines()), demo_sender())  # the link is stable
 
 
 @pytest.mark.parametrize("language", list(CURRENCY))
@@ -36,3 +37,17 @@ def test_segment_counting() -> None:
     assert sms_segments("€" * 80) == 1 and sms_segments("€" * 81) == 2
     assert sms_segments("ä" * 160) == 1
     assert sms_segments("ł" * 70) == 1 and sms_segments("ł" * 71) == 2
+
+
+def test_tenant_cap_drops_the_link_first_then_refuses() -> None:
+    from dataclasses import replace
+
+    sender = demo_sender()
+    one = replace(sender, extra=sender.extra | {"sms_max_segments": "1"})
+    doc = doc_from(utility_lines())
+    assert sms_segments(render_sms(doc, sender)) == 2 and "https://" in render_sms(doc, sender)
+    short = render_sms(doc, one)
+    assert "https://" not in short and sms_segments(short) == 1
+    long_name = replace(one, name="Nordvatten Energi och Fjärrvärme i Mellersta Sverige Aktiebolag (publ)")
+    with pytest.raises(ValueError, match="segments"):
+        render_sms(doc, long_name)

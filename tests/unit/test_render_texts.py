@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from omnibill.render.texts import TEXTS, format_date, format_money, language_of
+from omnibill.render.messages import MESSAGES
+from omnibill.render.texts import LOCALE_DIR, TEXTS, format_date, format_money, language_of, month_label, translations
 
 NBSP = "\u00a0"
 
@@ -29,7 +31,7 @@ def test_money(amount: str, currency: str, language: str, expected: str) -> None
 
 
 @pytest.mark.parametrize(("language", "expected"), [("sv", "2026-12-01"), ("fi", "1.12.2026"), ("da", "01.12.2026"),
-                                                    ("nb", "01.12.2026"), ("en", "2026-12-01")])
+                                                    ("nb", "01.12.2026"), ("en", "1 Dec 2026")])
 def test_dates(language: str, expected: str) -> None:
     assert format_date(date(2026, 12, 1), language) == expected
 
@@ -41,6 +43,23 @@ def test_language_fallback(code: str | None, expected: str) -> None:
 
 
 def test_every_language_has_every_text() -> None:
-    keys = set(TEXTS["en"])
-    assert all(set(texts) == keys for texts in TEXTS.values())
-    assert all(len(texts["months"].split()) == 12 for texts in TEXTS.values())
+    keys = set(MESSAGES)
+    assert all(set(TEXTS[lang]) == keys for lang in ("sv", "fi", "da", "nb", "en"))
+
+
+@pytest.mark.parametrize("language", ["sv", "fi", "da", "nb"])
+def test_catalogs_translate_every_message_with_the_same_placeholders(language: str) -> None:
+    assert (LOCALE_DIR / language / "LC_MESSAGES" / "omnibill.po").is_file()
+    gettext = translations(language).gettext
+    for key, source in MESSAGES.items():
+        translated = gettext(source)
+        assert translated, key
+        assert sorted(re.findall(r"{\w+}", translated)) == sorted(re.findall(r"{\w+}", source)), key
+    assert gettext("Invoice") != "Invoice" or language in ("da", "nb", "sv")  # Faktura is Faktura
+    assert TEXTS[language]["due_date"] != MESSAGES["due_date"]
+
+
+@pytest.mark.parametrize(("language", "expected"), [("sv", "dec"), ("fi", "joulu"), ("da", "dec"), ("nb", "des"),
+                                                    ("en", "Dec")])
+def test_month_names_come_from_cldr(language: str, expected: str) -> None:
+    assert month_label("2026-12", language) == expected
