@@ -13,14 +13,29 @@ EXTRACT ?= var/extracts/$(TENANT)-$(PERIOD)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install run test bench sandbox clean
+.PHONY: install fonts run test bench sandbox server serve clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "omnibill needs Python 3.11 or newer (set PYTHON=python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@$(MAKE) --no-print-directory fonts
 	touch $(STAMP)
+
+# Fonts for names in every script (Nordic, Arabic, CJK) in the PDFs. Debian packages; best effort:
+# without them PDFs fall back to the Latin font shipped with ReportLab and the CJK tests skip.
+FONT_PACKAGES := fonts-dejavu-core fonts-droid-fallback fonts-nanum
+fonts:
+	@if [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && \
+	   [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] && \
+	   [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing fonts: $(FONT_PACKAGES)"; \
+	  (apt-get install -y -qq $(FONT_PACKAGES) >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(FONT_PACKAGES) >/dev/null 2>&1)) || \
+	  echo "warning: could not install $(FONT_PACKAGES); PDFs will cover Latin scripts only"; \
+	else echo "note: install $(FONT_PACKAGES) for Arabic and CJK names in PDFs"; fi
 
 install: $(STAMP) ## Create .venv and install omnibill with its test tools
 
@@ -36,6 +51,12 @@ bench: install ## Benchmark a run end to end: documents/s per stage and peak mem
 
 sandbox: install ## Run the local sandbox providers in the foreground
 	$(BIN)/omnibill sandbox
+
+server: install ## Start a local Prefect server and UI on 127.0.0.1:4200 (telemetry off)
+	$(BIN)/omnibill server
+
+serve: install ## Serve the scheduled deployments (monthly run per tenant, rerun) from this process
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(BIN)/omnibill serve
 
 clean: ## Remove the ledger, documents, drops and sandbox data (var/)
 	rm -rf var
