@@ -103,7 +103,7 @@ _RECIPIENT: dict[str, Callable[[Party], Any]] = {
     "email": lambda p: normalise_email(p.email) or "",
     "sms": lambda p: normalise_mobile(p.mobile, p.country) or "",
     "mailbox": lambda p: p.national_id or "",
-    "einvoice": lambda p: p.peppol_id or "",
+    "einvoice": lambda p: p.peppol_id or p.einvoice_address or "",  # PEPPOL, or a Finvoice address
     "print": lambda p: p.name,
     "push": lambda p: p.customer_id,
 }
