@@ -7,11 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from omnibill.model import CHANNELS, Sender
 
 ChannelName = Literal["print", "email", "sms", "einvoice", "mailbox", "push"]
+CATEGORY_NAMES = ("invoice", "credit_note", "reminder", "marketing", "service")
+ConsentCategory = Literal["invoice", "reminder", "marketing", "service"]
 
 
 class TenantConfigError(ValueError):
@@ -37,13 +41,48 @@ class SenderRules(BaseModel):
     bankgiro: str | None = None
     brand_colour: str = Field("#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
     website: str = ""
+    plusgiro: str | None = Field(None, description="Swedish PlusGiro account, printed for SEK when set")
+    kid_mode: Literal["mod10", "mod11"] = Field("mod10", description="Norwegian KID check digit scheme")
+    fik_creditor: str | None = Field(None, pattern=r"^\d{8}$", description="Danish FIK creditor number (+71 line)")
+    logo: str | None = Field(None, description="PNG/JPEG logo for documents, relative to the repository root")
+    document_url: str | None = Field(None, description="Link to a customer's HTML document, with {token}")
+    unsubscribe_url: str | None = Field(None, description="One-click unsubscribe link for marketing, with {token}")
+    sms_max_segments: int = Field(3, ge=1, le=10, description="Longest SMS notice, in segments")
+
+    @field_validator("bankgiro", "plusgiro")
+    @classmethod
+    def _giro_number(cls, value: str | None, info) -> str | None:
+        from omnibill.payments import giro_problem
+
+        problem = giro_problem(info.field_name, value) if value else None
+        if problem:
+            raise ValueError(f"not a valid {info.field_name} number ({problem})")
+        return value
+
+
+class CapRule(BaseModel):
+    """At most `max` primary messages of a category per customer in a rolling window, across channels."""
+
+    model_config = ConfigDict(extra="forbid")
+    max: int = Field(ge=0, description="Messages allowed per customer in the window")
+    days: int = Field(30, ge=1, description="Length of the rolling window in days")
+
+
+class CompanionRule(BaseModel):
+    """A short notice ("your invoice is in your mailbox") next to the primary message; never a copy."""
+
+    model_config = ConfigDict(extra="forbid")
+    channels: list[ChannelName] = Field(description="Notice channels in order of preference")
+    after: list[ChannelName] = Field(description="Primary channels the notice accompanies")
+    consent_category: ConsentCategory = Field(
+        "service", description="Preferences category whose explicit opt-in is needed")
 
 
 class CategoryRules(BaseModel):
-    """How one category of document is routed."""
+    """How one category of document or message is routed."""
 
     model_config = ConfigDict(extra="forbid")
-    consent_category: str = Field(description="The preferences category whose opt-ins apply")
+    consent_category: ConsentCategory = Field(description="The preferences category whose opt-ins apply")
     person_chain: list[ChannelName] = Field(description="Channel preference for persons, best first")
     organisation_chain: list[ChannelName] = Field(description="Channel preference for organisations, best first")
     paper_always_allowed: bool = Field(True, description="Print is the last resort even without an opt-in")
@@ -51,6 +90,57 @@ class CategoryRules(BaseModel):
         default_factory=lambda: ["einvoice", "mailbox"],
         description="Channels where the customer's own registration (PEPPOL receiver, digital mailbox) "
                     "counts as consent unless they opted out")
+    opt_in_required: list[ChannelName] = Field(
+        default_factory=lambda: ["email", "sms", "push"],
+        description="Channels used only after an explicit opt-in (or a registration listed above)")
+    equal_preference: list[list[ChannelName]] = Field(
+        default_factory=list, description="Groups of chain channels ranked equal: the cheapest usable one wins")
+    companion: CompanionRule | None = None
+    cap: CapRule | None = None
+    max_per_run: int | None = Field(None, ge=1, description="Messages per customer in one run; more are capped")
+    quiet_hours: list[ChannelName] = Field(
+        default_factory=list, description="Channels held back during the tenant's quiet hours (scheduled, not dropped)")
+    honour_do_not_contact: bool = Field(True, description="A customer's do-not-contact flag suppresses this category")
+
+    @model_validator(mode="after")
+    def _ties_in_chain(self) -> "CategoryRules":
+        chains = set(self.person_chain) | set(self.organisation_chain)
+        for group in self.equal_preference:
+            if not set(group) <= chains:
+                raise ValueError(f"equal_preference group {group} names channels outside the chains")
+        return self
+
+
+class QuietHours(BaseModel):
+    """Local hours in which SMS and push are not sent; the time zone comes from the customer's country."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field("21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Quiet from (local time)")
+    end: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Quiet until (local time)")
+    timezones: dict[str, str] = Field(
+        default_factory=lambda: {"SE": "Europe/Stockholm", "FI": "Europe/Helsinki", "DK": "Europe/Copenhagen",
+                                 "NO": "Europe/Oslo"}, description="Time zone per customer country")
+    default_timezone: str = Field("Europe/Stockholm", description="Time zone of customers in other countries")
+
+    @field_validator("timezones")
+    @classmethod
+    def _known_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for country, zone in value.items():
+            _zone(zone, f"timezones.{country}")
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_default(cls, value: str) -> str:
+        return _zone(value, "default_timezone")
+
+
+def _zone(name: str, key: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{key}: unknown time zone {name!r}") from exc
+    return name
 
 
 class TenantRules(BaseModel):
@@ -65,6 +155,7 @@ class TenantRules(BaseModel):
                     "customers of other countries get `sender`")
     categories: dict[str, CategoryRules]
     costs: dict[ChannelName, Decimal] = Field(default_factory=dict, description="Cost per message, in EUR")
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
     default_channel_cost: Decimal = Decimal("0")
 
     @field_validator("categories")
@@ -73,11 +164,19 @@ class TenantRules(BaseModel):
         missing = {"invoice", "credit_note", "reminder"} - value.keys()
         if missing:
             raise ValueError(f"no routing for document types {sorted(missing)}")
+        unknown = set(value) - set(CATEGORY_NAMES)
+        if unknown:
+            raise ValueError(f"unknown categories {sorted(unknown)} (known: {', '.join(CATEGORY_NAMES)})")
         return value
 
     def to_sender(self, country: str | None = None) -> Sender:
         """The sender of documents to customers in a country, as a plain domain value."""
-        return Sender(**self.senders.get(country or "", self.sender).model_dump())
+        data = self.senders.get(country or "", self.sender).model_dump()
+        picked = {k: data.pop(k) for k in ("plusgiro", "kid_mode", "fik_creditor", "logo", "document_url",
+                                           "unsubscribe_url", "sms_max_segments")}
+        group = self.sender.model_dump()  # the group's logo and links serve every country unless it has its own
+        extra = {k: str(v or group[k]) for k, v in picked.items() if v or group[k]}
+        return Sender(**data, extra=extra)
 
     def senders_by_country(self) -> dict[str, Sender]:
         """Every sender by customer country; the key "" is the default sender."""

@@ -1,3 +1,40 @@
 """`omnibill` commands for explain (registered on the app from omnibill/cli.py)."""
 
-from omnibill.cli import app  # noqa: F401  (commands here use @app.command())
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from omnibill.cli import Period, Tenant, app
+
+
+@app.command()
+def explain(tenant: Tenant = "demo", period: Period = "",
+            customer: Annotated[str, typer.Option("--customer", "-c", help="ERP customer id")] = "",
+            as_json: Annotated[bool, typer.Option("--json", help="The decisions and fired rules as JSON")] = False,
+            ) -> None:
+    """Why each of a customer's documents went to its channel, in plain words (personal data masked)."""
+    from omnibill import wiring
+    from omnibill.cli import _this_month
+    from omnibill.explain import explain_customer, render_text
+
+    if not customer:
+        raise typer.BadParameter("give the customer with --customer ID")
+    period = period or _this_month()
+    try:
+        run_ = wiring.run_of(tenant, period)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    with wiring.ledger().transaction() as session:
+        explained = explain_customer(session, run_, customer)
+    if as_json:
+        json.dump(explained, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    typer.echo(render_text(explained))
+    if not explained["documents"]:
+        raise typer.Exit(2)

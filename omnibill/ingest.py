@@ -27,9 +27,12 @@ class IngestSummary:
 
 def store_extract(session: Session, run_id: str, extract: ValidatedExtract, batch_size: int) -> IngestSummary:
     """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are."""
+    # Extra customer columns (e.g. `do_not_contact`) ride along in the customer's data for the decide
+    # stage, once the extract hands their values over as `customer_extras` {customer_id: {column: value}}.
+    extras = getattr(extract, "customer_extras", None) or {}
     insert_ignore(session, Customer, [
         {"id": stable_id("customer", run_id, cid), "run_id": run_id, "customer_id": cid,
-         "data": party_to_json(party), "consents": extract.consents.get(cid, {})}
+         "data": extras.get(cid, {}) | party_to_json(party), "consents": extract.consents.get(cid, {})}
         for cid, party in extract.customers.items()])
     insert_ignore(session, Document, [_document_row(run_id, i // batch_size, doc)
                                       for i, doc in enumerate(extract.documents)])

@@ -1,62 +1,115 @@
-"""Decide stage, ledger side: decisions for a batch, and fallbacks after permanent failures."""
+"""Decide stage, ledger side: decisions for a batch, fallbacks after permanent failures, companions."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import update
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from config.tenant import TenantRules
-from omnibill.decide.rules import Decision, choose_channel
-from omnibill.ledger.codec import party_from_json
+from omnibill.decide import companions
+from omnibill.decide.engine import decide_frame
+from omnibill.decide.frames import customers_frame, docs_frame, prefs_frame
+from omnibill.decide.mailbox import MailboxLookup, check_mailboxes, provider_lookup
+from omnibill.decide.repository import (add_suppressions, primary_counts, primary_channels_tried, promote_due,
+                                        suppressed_hashes, write_decisions)
 from omnibill.ledger.models import BillingRun, Document, Message
-from omnibill.ledger.repository import add_messages, channels_tried, documents_with_customers, undecided_documents
-from omnibill.model import message_key
+from omnibill.ledger.repository import add_messages, documents_with_customers, undecided_documents
+from omnibill.model import CHANNELS, message_key
+
+_DEFAULT = object()
 
 
-def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: TenantRules) -> Counter:
-    """Decide every undecided document of a batch; plan one message per document with a channel."""
-    now = datetime.now(timezone.utc)
-    decided: Counter = Counter()
-    updates, messages = [], []
-    for doc, customer in undecided_documents(session, run.id, batch_no):
-        decision = choose_channel(party_from_json(customer.data), customer.consents or {},
-                                  rules.categories[doc.document_type])
-        updates.append({"id": doc.id, "decision": decision.channel or "none",
-                        "decision_reason": decision.reason, "decided_at": now})
-        decided[decision.channel or "unreachable"] += 1
-        if decision.channel:
-            messages.append(_message_row(run, doc, decision, rules))
-    if updates:
-        session.execute(update(Document), updates)
-    add_messages(session, messages)
-    return decided
+def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: TenantRules, *,
+                 now: datetime | None = None, mailbox_lookup: MailboxLookup | None | Any = _DEFAULT) -> Counter:
+    """Decide every undecided document of a batch; plan its primary message and any companion notice."""
+    now = now or datetime.now(timezone.utc)
+    promote_due(session, run.id, now, batch_no)
+    pairs = undecided_documents(session, run.id, batch_no)
+    if not pairs:
+        return Counter()
+    lookup = provider_lookup() if mailbox_lookup is _DEFAULT else mailbox_lookup
+    out, docs = _decide(session, run, pairs, rules, now, lookup, tried={})
+    write_decisions(session, [{"id": doc.id, "decision": ch or "none", "decision_reason": reason,
+                               "decision_rules": fired, "decided_at": now}
+                              for doc, ch, reason, fired in zip(docs, out["channel"], out["reason"], out["rules"])])
+    add_messages(session, _message_rows(run, docs, out, rules))
+    return Counter(out["channel"].replace("", "unreachable"))
 
 
-def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message], rules: TenantRules) -> int:
-    """For messages that failed permanently, plan the next channel of the document's chain."""
-    docs = documents_with_customers(session, [m.document_id for m in failed])
-    planned = []
-    for message in failed:
-        doc, customer = docs[message.document_id]
-        tried = set(channels_tried(session, doc.id)) | {message.channel}
-        decision = choose_channel(party_from_json(customer.data), customer.consents or {},
-                                  rules.categories[doc.document_type], exclude=tried)
-        if decision.channel is None:
+def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message], rules: TenantRules, *,
+                   now: datetime | None = None, store=None) -> int:
+    """After permanent failures: remember bounced addresses, plan the next channel of each chain,
+    release companion notices whose primary was sent, and scheduled messages that are due."""
+    now = now or datetime.now(timezone.utc)
+    add_suppressions(session, run.tenant, failed)
+    primaries = [m for m in failed if m.kind != "companion"]
+    planned = 0
+    if primaries:
+        found = documents_with_customers(session, [m.document_id for m in primaries])
+        pairs = [found[m.document_id] for m in primaries if m.document_id in found]
+        tried = primary_channels_tried(session, [d.id for d, _ in pairs])
+        out, docs = _decide(session, run, pairs, rules, now, None, tried=tried, caps=False)
+        by_doc = {m.document_id: m for m in primaries}
+        rows = _message_rows(run, docs, out, rules)
+        for row in rows:
+            if row["kind"] == "primary":
+                before = by_doc[row["document_id"]]
+                row["fallback_of"] = before.id
+                row["reason"] = (f"fallback after {before.channel} failed permanently ({before.reason}); "
+                                 + row["reason"])
+        add_messages(session, rows)
+        planned = sum(1 for r in rows if r["kind"] == "primary")
+    released = companions.release(session, run, rules, now, store)
+    return planned + released + promote_due(session, run.id, now)
+
+
+def _decide(session: Session, run: BillingRun, pairs, rules: TenantRules, now: datetime,
+            lookup: MailboxLookup | None, *, tried: dict[str, set[str]], caps: bool = True):
+    """Run the engine over (document, customer) pairs; returns the decisions and the documents in order."""
+    docs = [d for d, _ in pairs]
+    customers = customers_frame([c.data | {"do_not_contact": (c.data or {}).get("do_not_contact", "")}
+                                 for _, c in pairs])
+    customers["mailbox_registered"] = check_mailboxes(customers, lookup)
+    frame = pd.DataFrame({"doc_id": [d.id for d in docs], "invoice_id": [d.invoice_id for d in docs],
+                          "customer_id": [d.customer_id for d in docs],
+                          "category": [d.document_type for d in docs],
+                          "tried": ["," + ",".join(sorted(tried.get(d.id, ()))) + "," for d in docs]})
+    frame = docs_frame(frame, customers, run.tenant)
+    consents = {c.customer_id: c.consents or {} for _, c in pairs}
+    hashes = pd.unique(frame[[f"hash_{c}" for c in CHANNELS]].to_numpy().ravel())
+    history = current = None
+    if caps:
+        windows = {cat: now - timedelta(days=r.cap.days) for cat, r in rules.categories.items() if r.cap}
+        history, current = primary_counts(session, run, sorted(set(frame["customer_id"])), windows)
+    out = decide_frame(frame, prefs_frame(consents), rules, now=now, history=history, run_counts=current,
+                       suppressed=suppressed_hashes(session, run.tenant, hashes))
+    return out, docs
+
+
+def _message_rows(run: BillingRun, docs: list[Document], out: pd.DataFrame, rules: TenantRules) -> list[dict]:
+    """The primary message (planned or scheduled) and companion notice (held) of each decided document."""
+    rows = []
+    for doc, (channel, state, not_before, reason, address, comp, comp_reason, comp_hash) in zip(
+            docs, out[["channel", "state", "not_before", "reason", "hash", "companion", "companion_reason",
+                       "companion_hash"]].itertuples(index=False)):
+        if not channel:
             continue
-        row = _message_row(run, doc, decision, rules)
-        row["fallback_of"] = message.id
-        row["reason"] = f"fallback after {message.channel} failed permanently ({message.reason}); {decision.reason}"
-        planned.append(row)
-    add_messages(session, planned)
-    return len(planned)
+        rows.append(_row(run, doc, channel, rules, state=state, reason=reason, address_hash=address,
+                         not_before=None if pd.isna(not_before) else not_before.to_pydatetime()))
+        if comp:
+            rows.append(_row(run, doc, comp, rules, state="held", reason=comp_reason, address_hash=comp_hash,
+                             not_before=None, kind="companion"))
+    return rows
 
 
-def _message_row(run: BillingRun, doc: Document, decision: Decision, rules: TenantRules) -> dict:
-    return {"id": message_key(run.tenant, run.period, doc.invoice_id, decision.channel),
-            "run_id": run.id, "document_id": doc.id, "channel": decision.channel, "batch_no": doc.batch_no,
-            "state": "planned", "reason": decision.reason, "permanent": False, "attempts": 0,
-            "cost": rules.cost(decision.channel)}
+def _row(run: BillingRun, doc: Document, channel: str, rules: TenantRules, *, kind: str = "primary",
+         **values: Any) -> dict:
+    key = channel if kind == "primary" else f"{channel}:companion"
+    return {"id": message_key(run.tenant, run.period, doc.invoice_id, key), "run_id": run.id, "document_id": doc.id,
+            "channel": channel, "batch_no": doc.batch_no, "permanent": False, "attempts": 0, "kind": kind,
+            "cost": rules.cost(channel)} | values

@@ -1,0 +1,68 @@
+"""Companion notices: released once their document was sent in its primary channel, cancelled if it never can be."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from config.tenant import TenantRules
+from omnibill.decide.engine import next_allowed
+from omnibill.decide.repository import SENT, held_companions
+from omnibill.decide.texts import notice
+from omnibill.ledger.codec import party_from_json
+from omnibill.ledger.models import BillingRun
+from omnibill.ledger.repository import documents_with_customers, set_states
+
+
+def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime, store=None) -> int:
+    """Store the notice text of companions whose primary was sent and mark them ready to send; returns how many."""
+    held = held_companions(session, run.id)
+    if not held:
+        return 0
+    found = documents_with_customers(session, {m.document_id for m, _ in held})
+    changes, released = [], 0
+    for message, primaries in held:
+        doc, customer = found[message.document_id]
+        after = set(rules.categories[doc.document_type].companion.after) \
+            if rules.categories[doc.document_type].companion else set()
+        pointed = [m for m in primaries if m.channel in after]
+        sent_in = next((m.channel for m in pointed if m.state in SENT), "")
+        if sent_in:
+            content = _store_notice(store, run, doc, party_from_json(customer.data), message.channel, sent_in, rules)
+            change = {"id": message.id, "from_state": "held", "state": "rendered", "content": content,
+                      "reason": (message.reason or "") + f"; released after the {sent_in} message was sent"}
+            changes.append(change | _quiet(rules, doc.document_type, message.channel, customer.data, now))
+            released += 1
+        elif all(m.state == "failed" and m.permanent for m in pointed):
+            changes.append({"id": message.id, "from_state": "held", "state": "cancelled",
+                            "reason": "cancelled: the document did not reach a channel this notice points to"})
+    set_states(session, changes)
+    return released
+
+
+def _store_notice(store, run: BillingRun, doc, party, channel: str, primary: str, rules: TenantRules) -> dict:
+    if store is None:
+        from omnibill import wiring
+
+        store = wiring.document_store()
+    text, subject = notice(party.language, rules.to_sender(party.country).name, doc.invoice_id, primary)
+    prefix = f"{run.tenant}/{run.period}/{doc.id}/notice-{channel}"
+    if channel == "sms":
+        return {"sms": store.put(f"{prefix}.txt", text.encode(), "text/plain; charset=utf-8")}
+    return {"subject": store.put(f"{prefix}-subject.txt", subject.encode(), "text/plain; charset=utf-8"),
+            "text": store.put(f"{prefix}.txt", text.encode(), "text/plain; charset=utf-8")}
+
+
+def _quiet(rules: TenantRules, category: str, channel: str, customer: dict, now: datetime) -> dict:
+    """Scheduled instead of ready when the notice would go out in the customer's quiet hours."""
+    if channel not in rules.categories[category].quiet_hours:
+        return {}
+    quiet = rules.quiet_hours
+    zone = quiet.timezones.get(customer.get("country", ""), quiet.default_timezone)
+    until = next_allowed(now, zone, quiet)
+    if until is None:
+        return {}
+    when = until.astimezone(ZoneInfo(zone)).strftime("%d %b %Y %H:%M ") + zone
+    return {"state": "scheduled", "not_before": until, "reason": f"quiet hours: scheduled for {when}"}

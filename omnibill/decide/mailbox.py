@@ -1,0 +1,61 @@
+"""Mailbox registration, asked of the provider in bulk (its usermatch endpoint) before a batch is decided."""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable
+
+import pandas as pd
+
+from omnibill.decide.reachability import MAILBOX_PROVIDERS
+
+MailboxLookup = Callable[[str, list[str]], set[str]]
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 60.0
+# lookup -> provider -> monotonic time: a provider that failed is not asked again for every batch
+_down_until: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_lookups: dict[str, MailboxLookup] = {}
+
+
+def provider_lookup() -> MailboxLookup:
+    """The configured mailbox provider's usermatch, as a plain function (provider, ids) -> registered ids."""
+    from channel_adapters.digital_mailbox import DigitalMailboxAdapter
+    from omnibill import wiring
+
+    gateway = wiring.get_settings().gateway
+
+    def registered(provider: str, ids: list[str]) -> set[str]:
+        adapter = DigitalMailboxAdapter(gateway)
+        try:
+            return adapter.registered(provider, ids)
+        finally:
+            adapter.close()
+
+    return _lookups.setdefault(gateway.mailbox_url, registered)
+
+
+def check_mailboxes(customers: pd.DataFrame, lookup: MailboxLookup | None) -> pd.Series:
+    """Per customer: True/False as the provider says, None when it was not asked or could not answer.
+
+    One request per provider for the whole frame. A provider that cannot answer leaves the
+    extract's word standing (dispatch then finds out, and the fallback chain takes over).
+    """
+    result = pd.Series(None, index=customers.index, dtype=object)
+    if lookup is None:
+        return result
+    provider = customers["digital_mailbox"].fillna("").str.lower()
+    ids = customers["national_id"].fillna("")
+    for name in sorted(set(provider.unique()) & MAILBOX_PROVIDERS):
+        mine = (provider == name) & (ids != "")
+        if not mine.any() or _down_until.get(lookup, {}).get(name, 0.0) > time.monotonic():
+            continue
+        try:
+            found = lookup(name, sorted(ids[mine].unique()))
+        except Exception as exc:  # noqa: BLE001  (any provider trouble: decide on the extract's word)
+            log.warning("mailbox usermatch at %s failed (%s): registrations not confirmed", name, type(exc).__name__)
+            _down_until.setdefault(lookup, {})[name] = time.monotonic() + RETRY_AFTER_S
+            continue
+        result[mine] = ids[mine].isin(found)
+    return result

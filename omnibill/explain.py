@@ -1,0 +1,71 @@
+"""Why did a customer's documents go where they went? The decisions of a run, in plain words, masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omnibill.decide.texts import CHANNEL_WORDS, describe_steps
+from omnibill.ledger.models import BillingRun, Customer, Document, Message
+from omnibill.privacy import mask_email, mask_tail, scrub
+
+
+def explain_customer(session: Session, run: BillingRun, customer_id: str) -> dict[str, Any]:
+    """One customer's documents in a run: the channel chosen, the rules that fired and every message."""
+    customer = session.scalars(select(Customer).where(Customer.run_id == run.id,
+                                                      Customer.customer_id == customer_id)).first()
+    docs = list(session.scalars(select(Document).where(Document.run_id == run.id, Document.customer_id == customer_id)
+                                .order_by(Document.invoice_id)))
+    messages: dict[str, list[Message]] = {}
+    if docs:
+        stmt = select(Message).where(Message.document_id.in_([d.id for d in docs])).order_by(Message.created_at)
+        for m in session.scalars(stmt):
+            messages.setdefault(m.document_id, []).append(m)
+    return {"tenant": run.tenant, "period": run.period, "customer_id": customer_id,
+            "contact": _masked_contact(customer.data if customer else {}),
+            "documents": [_document(d, messages.get(d.id, [])) for d in docs]}
+
+
+def _document(doc: Document, messages: list[Message]) -> dict[str, Any]:
+    steps = json.loads(doc.decision_rules) if doc.decision_rules else []
+    return {"document_id": doc.invoice_id, "document_type": doc.document_type,
+            "decision": doc.decision, "reason": scrub(doc.decision_reason or "not decided yet"),
+            "rules": [{k: scrub(str(v)) for k, v in s.items()} for s in steps],
+            "rules_in_words": [scrub(line) for line in describe_steps(steps)],
+            "messages": [{"channel": m.channel, "kind": m.kind, "state": m.state, "permanent": m.permanent,
+                          "not_before": m.not_before.isoformat() if m.not_before else None,
+                          "reason": scrub(m.reason), "fallback_of": m.fallback_of} for m in messages]}
+
+
+def _masked_contact(data: dict[str, Any]) -> dict[str, str]:
+    """What contact data the customer has, never in clear."""
+    return {"customer_type": data.get("customer_type") or "", "country": data.get("country") or "",
+            "email": mask_email(data.get("email")), "mobile": mask_tail(data.get("mobile")),
+            "national_id": mask_tail(data.get("national_id")), "peppol_id": mask_tail(data.get("peppol_id")),
+            "digital_mailbox": data.get("digital_mailbox") or "",
+            "postal_address": "complete" if all(data.get(k) for k in ("street", "postal_code", "city"))
+            else "incomplete"}
+
+
+def render_text(explained: dict[str, Any]) -> str:
+    """The explanation as plain text for the terminal."""
+    c = explained["contact"]
+    lines = [f"Customer {explained['customer_id']} ({c.get('customer_type') or '?'}, {c.get('country') or '?'}) "
+             f"in {explained['tenant']} {explained['period']}",
+             "  contact: " + ", ".join(f"{k} {v}" for k, v in c.items()
+                                       if v and k not in ("customer_type", "country"))]
+    if not explained["documents"]:
+        lines.append("  no documents for this customer in this run")
+    for d in explained["documents"]:
+        chosen = CHANNEL_WORDS.get(d["decision"] or "", "no channel") if d["decision"] != "none" else "no channel"
+        lines += ["", f"{d['document_type']} {d['document_id']}: {chosen}", f"  why: {d['reason']}"]
+        lines += [f"  - {line}" for line in d["rules_in_words"]]
+        for m in d["messages"]:
+            kind = "notice" if m["kind"] == "companion" else ("fallback" if m["fallback_of"] else "message")
+            when = f" (not before {m['not_before']})" if m["not_before"] else ""
+            lines.append(f"  {kind} by {CHANNEL_WORDS.get(m['channel'], m['channel'])}: {m['state']}{when}"
+                         f" — {m['reason']}")
+    return "\n".join(lines)
