@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Document, Message, QuarantinedRow
 
-BUCKETS = ("planned", "sent", "delivered", "failed", "pending", "rejected")
+BUCKETS = ("planned", "sent", "delivered", "failed", "rejected", "scheduled", "pending", "cancelled")
 
 
 @dataclass
@@ -63,18 +63,22 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
     """Count a run's documents by final outcome and its messages by channel and state."""
     channels: dict[str, ChannelLine] = defaultdict(lambda: ChannelLine(""))
     rows = session.execute(
-        select(Message.channel, Message.state, Message.permanent, Document.currency,
+        select(Message.channel, Message.kind, Message.state, Message.permanent, Document.currency,
                func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
         .join(Document, Document.id == Message.document_id).where(Message.run_id == run.id)
-        .group_by(Message.channel, Message.state, Message.permanent, Document.currency))
-    for channel, state, permanent, currency, n, amount, cost in rows:
-        line = channels[channel]
-        line.channel = channel
+        .group_by(Message.channel, Message.kind, Message.state, Message.permanent, Document.currency))
+    for channel, kind, state, permanent, currency, n, amount, cost in rows:
+        # Companion notices ("your invoice is in your mailbox") are no copy of the document:
+        # listed on lines of their own, without the document's amount.
+        name = channel if kind == "primary" else f"{channel} ({kind})"
+        line = channels[name]
+        line.channel = name
         line.counts["planned"] += n
         line.counts[_bucket(state, permanent)] += n
         if state in ("sent", "delivered"):
-            line.amounts[currency] = line.amounts.get(currency, Decimal("0")) + Decimal(amount or 0)
             line.cost += Decimal(cost or 0)
+        if state in ("sent", "delivered") and kind == "primary":
+            line.amounts[currency] = line.amounts.get(currency, Decimal("0")) + Decimal(amount or 0)
     return Reconciliation(
         tenant=run.tenant, period=run.period, invoice_rows=invoice_rows,
         documents_in_ledger=session.scalar(select(func.count()).select_from(Document)
@@ -92,22 +96,22 @@ def _bucket(state: str, permanent: bool) -> str:
         return state
     if state == "failed":
         return "rejected" if permanent else "failed"
-    return "pending"
+    return state if state in ("scheduled", "cancelled") else "pending"
 
 
 def document_outcomes(session: Session, run_id: str) -> dict[str, int]:
-    """Documents per final outcome: the best state among each document's messages."""
-    rank = {"delivered": 5, "sent": 4, "sending": 3, "rendered": 2, "planned": 2, "failed": 1}
+    """Documents per final outcome: the best state among each document's primary messages."""
+    rank = {"delivered": 5, "sent": 4, "sending": 3, "rendered": 2, "planned": 2, "scheduled": 2, "failed": 1}
     best: dict[str, tuple[int, str, bool]] = {}
     rows = session.execute(select(Message.document_id, Message.state, Message.permanent)
-                           .where(Message.run_id == run_id))
+                           .where(Message.run_id == run_id, Message.kind == "primary"))
     for doc_id, state, permanent in rows:
         cand = (rank.get(state, 0), state, permanent)
         if doc_id not in best or cand[0] > best[doc_id][0]:
             best[doc_id] = cand
-    outcome = dict.fromkeys(("delivered", "sent", "pending", "failed_transient", "failed_permanent"), 0)
+    outcome = dict.fromkeys(("delivered", "sent", "scheduled", "pending", "failed_transient", "failed_permanent"), 0)
     for _, state, permanent in best.values():
-        if state in ("delivered", "sent"):
+        if state in ("delivered", "sent", "scheduled"):
             outcome[state] += 1
         elif state == "failed":
             outcome["failed_permanent" if permanent else "failed_transient"] += 1
@@ -118,18 +122,19 @@ def document_outcomes(session: Session, run_id: str) -> dict[str, int]:
 
 def render_table(rec: Reconciliation) -> str:
     """The reconciliation as a plain-text table for the terminal."""
-    head = f"{'channel':<10}{'planned':>9}{'sent':>8}{'deliv.':>8}{'failed':>8}{'rejected':>9}{'pending':>9}" \
+    head = f"{'channel':<18}{'planned':>9}{'sent':>8}{'deliv.':>8}{'failed':>8}{'rejected':>9}{'sched.':>8}{'pending':>9}" \
            f"{'cost EUR':>11}  amounts sent"
     lines = [f"Reconciliation {rec.tenant} {rec.period}", head, "-" * len(head)]
     for c in rec.channels:
         k = c.counts
-        lines.append(f"{c.channel:<10}{k['planned']:>9}{k['sent']:>8}{k['delivered']:>8}{k['failed']:>8}"
-                     f"{k['rejected']:>9}{k['pending']:>9}{c.cost:>11,.2f}  "
+        lines.append(f"{c.channel:<18}{k['planned']:>9}{k['sent']:>8}{k['delivered']:>8}{k['failed']:>8}"
+                     f"{k['rejected']:>9}{k['scheduled']:>8}{k['pending']:>9}{c.cost:>11,.2f}  "
                      + ", ".join(f"{cur} {amt:,.2f}" for cur, amt in sorted(c.amounts.items())))
     o = rec.outcome
     lines += ["-" * len(head),
               f"documents in extract: {rec.invoice_rows}  = sent {o['sent']} + delivered {o['delivered']}"
-              f" + failed {o['failed_transient'] + o['failed_permanent']} + pending {o['pending']}"
+              f" + failed {o['failed_transient'] + o['failed_permanent']} + scheduled {o['scheduled']}"
+              f" + pending {o['pending']}"
               f" + unreachable {rec.unreachable} + quarantined {rec.quarantined}"
               f"  -> {'balanced' if rec.balanced else 'NOT BALANCED (' + str(rec.accounted) + ' accounted)'}"]
     return "\n".join(lines)

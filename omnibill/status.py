@@ -23,17 +23,19 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
                 "batch": doc.batch_no, "decision": scrub(doc.decision_reason)}
         if msg is None:
             state = "pending" if doc.decision is None else "suppressed"
-            rows.append(base | {"channel": None, "state": state, "reason": scrub(doc.decision_reason or "not decided yet"),
-                                "attempts": 0, "message_id": None, "fallback_of": None})
+            rows.append(base | {"channel": None, "kind": "primary", "state": state,
+                                "reason": scrub(doc.decision_reason or "not decided yet"),
+                                "attempts": 0, "message_id": None, "fallback_of": None, "not_before": None})
             continue
         state = msg.state if msg.state != "failed" else ("rejected" if msg.permanent else "failed")
-        rows.append(base | {"channel": msg.channel, "state": state, "reason": scrub(msg.reason),
-                            "attempts": msg.attempts, "message_id": msg.id, "fallback_of": msg.fallback_of})
+        rows.append(base | {"channel": msg.channel, "kind": msg.kind, "state": state, "reason": scrub(msg.reason),
+                            "attempts": msg.attempts, "message_id": msg.id, "fallback_of": msg.fallback_of,
+                            "not_before": msg.not_before.isoformat() if msg.not_before else None})
     for q in quarantined(session, run.id, "invoices"):
         where = f"{q.file} row {q.row_number}" + (f", field {q.field}" if q.field else "")
         rows.append({"document_id": q.record_key or f"{q.file}#row{q.row_number}", "customer_id": q.customer_id,
                      "document_type": (q.raw or {}).get("document_type"), "batch": None, "decision": None,
-                     "channel": None,
+                     "channel": None, "kind": "primary", "not_before": None,
                      "state": "quarantined", "reason": f"{where}: {q.reason}", "attempts": 0,
                      "message_id": None, "fallback_of": None})
     return rows

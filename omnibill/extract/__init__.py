@@ -77,4 +77,14 @@ def read_extract(source: str, tenant: str, period: str, *, s3: S3Settings | None
         customers=parties, documents=documents, consents=consents, quarantine=quarantine,
         invoice_rows=tables["invoices"].total_rows,
         extra_columns={name: t.extra_columns for name, t in tables.items() if t is not None and t.extra_columns},
-        service_messages=messages)
+        service_messages=messages,
+        customer_extras=_customer_extras(customers, ~customer_found.bad, tables["customers"].extra_columns))
+
+
+def _customer_extras(customers: pd.DataFrame, good: pd.Series, extra: list[str]) -> dict[str, dict[str, str]]:
+    """Extra customer columns (kept per the contract, e.g. `do_not_contact`) of valid customers, non-empty only."""
+    present = [c for c in extra if c in customers.columns]
+    if not present:
+        return {}
+    rows = customers.loc[good, ["customer_id", *present]].drop_duplicates("customer_id")
+    return {r.pop("customer_id"): {k: v for k, v in r.items() if v} for r in rows.to_dict("records")}

@@ -40,6 +40,7 @@ class ValidatedExtract:
     invoice_rows: int
     extra_columns: dict[str, list[str]]
     service_messages: list[dict] = field(default_factory=list)
+    customer_extras: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
