@@ -56,6 +56,34 @@ class SandboxSettings(BaseModel):
     smtp_port: int = Field(2525, description="Sandbox SMTP port")
     http_port: int = Field(8025, description="Sandbox HTTP gateway port (SMS + mailbox)")
     fail_rate: float = Field(0.0, ge=0, le=1, description="Share of requests the sandbox fails transiently (451/503)")
+    down_channels: list[str] = Field(default_factory=list,
+                                     description="Channels (email, sms, mailbox) whose sandbox provider answers 503 to all")
+    reject_recipients: list[str] = Field(default_factory=list,
+                                         description="Recipients (address, E.164 number, national id) refused permanently")
+    delay_s: float = Field(0.0, ge=0, description="Seconds the sandbox waits before every answer (slow provider)")
+
+
+class ProviderLimit(BaseModel):
+    """How hard one provider may be driven: batches in flight and messages per second."""
+
+    concurrency: int = Field(4, ge=1, description="Dispatch batches sent to this provider at the same time")
+    rate_per_s: float = Field(0.0, ge=0, description="Messages per second to this provider; 0 = unlimited")
+    breaker_probe: int = Field(20, ge=0, description="HTTP APIs (sms, mailbox): stop a batch when a slice of this "
+                                                     "many messages all failed transiently; 0 = never")
+
+
+class ProviderLimits(BaseModel):
+    """One limit per channel's provider (same defaults for all: a real contract sets its own)."""
+
+    email: ProviderLimit = Field(default_factory=ProviderLimit, description="SMTP relay")
+    sms: ProviderLimit = Field(default_factory=ProviderLimit, description="SMS gateway")
+    mailbox: ProviderLimit = Field(default_factory=ProviderLimit, description="Digital mailbox API")
+    einvoice: ProviderLimit = Field(default_factory=ProviderLimit, description="E-invoice access point drop")
+    print: ProviderLimit = Field(default_factory=ProviderLimit, description="Print house drop")
+
+    def of(self, channel: str) -> ProviderLimit:
+        """The limit of a channel's provider (defaults for a channel without one)."""
+        return getattr(self, channel, None) or ProviderLimit()
 
 
 class Settings(BaseSettings):
@@ -72,6 +100,10 @@ class Settings(BaseSettings):
     render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core")
     dispatch_retries: int = Field(3, ge=0, description="Prefect retries of a dispatch batch on transient errors")
     dispatch_retry_delay_s: float = Field(1.0, ge=0, description="Base delay of the exponential retry backoff")
+    limits: ProviderLimits = Field(
+        default_factory=ProviderLimits,
+        description="Per-channel provider limits, e.g. OMNIBILL_LIMITS__SMS__RATE_PER_S=50; enforced by Prefect "
+                    "global concurrency limits `provider-<channel>` (made by `omnibill limits setup`) and in the adapter")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     drops: DropSettings = Field(default_factory=DropSettings)

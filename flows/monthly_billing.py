@@ -1,66 +1,97 @@
-"""The monthly billing run: extract → decide → render → dispatch → receipts → reconcile."""
+"""The monthly billing run: extract → decide → render → dispatch → receipts → reconcile (or a dry-run forecast)."""
 
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from prefect import flow
-from prefect.futures import wait
-from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.futures import as_completed, wait
+from prefect.runtime import flow_run
+from pydantic import Field
 
+from flows.stages import RunIncomplete, collect_receipts, render_and_dispatch
 from omnibill import wiring
-from omnibill.ledger.repository import channel_batches
+from omnibill.ops.artifacts import Progress
+from omnibill.ops.limits import slot, tenant_limit_name
+from omnibill.ops.periods import previous_month
 from omnibill.sandbox_control import sandbox_for_run
-from tasks.decide import decide, fallbacks
-from tasks.dispatch import dispatch, receipts
+from tasks.decide import decide
 from tasks.extract import extract_to_ledger
-from tasks.reconcile import reconcile_run
+from tasks.reconcile import forecast_run, reconcile_run
 from tasks.render import render
 
+__all__ = ["RunIncomplete", "monthly_billing_run"]
+
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-MAX_ROUNDS = 6  # a fallback chain is at most as long as the channel list
+PERIOD_OR_EMPTY = r"^(\d{4}-(0[1-9]|1[0-2]))?$"
 
 
-class RunIncomplete(RuntimeError):
-    """Some messages are still failed transiently after retries: rerun the failed batches later."""
+def _run_name() -> str:
+    """`demo 2026-11` (and `dry run` when it is one); an empty period names the month just ended."""
+    params = flow_run.parameters
+    name = f"{params['tenant']} {params.get('period') or previous_month()}"
+    return name + (" dry run" if params.get("dry_run") else "")
 
 
-@flow(name="monthly-billing-run", flow_run_name="{tenant} {period}", log_prints=False)
-def monthly_billing_run(tenant: str, period: str, source: str) -> dict:
-    """Run a tenant's monthly billing for a period from an ERP extract (folder or s3:// URL)."""
+# Bounded: each task holds a ledger connection, and SQLite takes one writer at a time.
+@flow(name="monthly-billing-run", flow_run_name=_run_name, log_prints=False,
+      task_runner=ThreadPoolTaskRunner(max_workers=6))
+def monthly_billing_run(
+    tenant: str = "demo",
+    period: Annotated[str, Field(pattern=PERIOD_OR_EMPTY)] = "",
+    source: str = "var/extracts/{tenant}-{period}",
+    dry_run: bool = False,
+) -> dict:
+    """Run a tenant's monthly billing for a period from an ERP extract.
+
+    Args:
+        tenant: Tenant name; its rules are config/tenants/<tenant>.toml.
+        period: Billing period YYYY-MM; empty means the month that just ended.
+        source: ERP extract as a folder or s3:// URL; {tenant} and {period} are filled in.
+        dry_run: Extract, decide and render but send nothing; publish the cost forecast.
+    """
+    period = period or previous_month()
     if not PERIOD.match(period):
         raise ValueError(f"period must be YYYY-MM, got {period!r}")
+    if not source:
+        raise ValueError("source is empty: give the extract folder or s3:// URL")
+    source = source.replace("{tenant}", tenant).replace("{period}", period)
     wiring.tenant_rules(tenant)  # fail fast on a bad rule file, before any work
+    # One run per tenant at a time, reruns included (a no-op with a warning before `omnibill limits setup`).
+    with slot(tenant_limit_name(tenant)):
+        return _run(tenant, period, source, dry_run)
+
+
+def _run(tenant: str, period: str, source: str, dry_run: bool) -> dict:
+    """The stages, in order; a dry run stops after rendering."""
+    progress = Progress(tenant, period)
+    extracted = extract_to_ledger(tenant, period, source)
+    progress.at(10)
+    total = len(extracted["batches"])
+    futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
+    for done, _ in enumerate(as_completed(futures), start=1):
+        progress.between(10, 30, done, total)
+    if dry_run:
+        return _forecast(tenant, period, extracted["batches"], progress)
     with sandbox_for_run(wiring.get_settings()):
-        extracted = extract_to_ledger(tenant, period, source)
-        wait([decide.submit(tenant, period, b) for b in extracted["batches"]])
-        _render_and_dispatch(tenant, period)
-        for channel in ("sms", "mailbox", "email"):
-            receipts.submit(tenant, period, channel).result(raise_on_failure=False)
+        render_and_dispatch(tenant, period, progress)
+        collect_receipts(tenant, period)
     summary = reconcile_run(tenant, period, extracted["invoice_rows"])
+    progress.at(100)
     left = summary["outcome"]["failed_transient"] + summary["outcome"]["pending"]
     if left:
-        raise RunIncomplete(f"{left} documents not delivered yet (transient failures): rerun the run later")
+        # A Failed flow run is what operators (and automations) notice; everything is published already.
+        raise RunIncomplete(f"{left} documents not delivered yet (transient failures): "
+                            f"omnibill rerun --tenant {tenant} --period {period}")
     return summary
 
 
-def _render_and_dispatch(tenant: str, period: str) -> None:
-    """Render what is planned and send what is rendered, round by round while fallbacks get planned."""
-    settings = wiring.get_settings()
-    sender = dispatch.with_options(retries=settings.dispatch_retries,
-                                   retry_delay_seconds=exponential_backoff(settings.dispatch_retry_delay_s))
-    for _ in range(MAX_ROUNDS):
-        run = wiring.run_of(tenant, period)
-        with wiring.ledger().transaction() as session:
-            batches = sorted({b for _, b in channel_batches(session, run.id, ("planned",))})
-        wait([render.submit(tenant, period, b) for b in batches])
-        with wiring.ledger().transaction() as session:
-            pairs = channel_batches(session, run.id, ("rendered", "sending", "failed"))
-        futures = [sender.submit(tenant, period, channel, b) for channel, b in pairs]
-        wait(futures)
-        failed = [f for f in futures if f.state.is_failed()]
-        if failed:
-            get_run_logger().warning("%d dispatch batches still have transient failures", len(failed))
-        if not fallbacks(tenant, period):
-            return
+def _forecast(tenant: str, period: str, batches: list[int], progress: Progress) -> dict:
+    """Dry run: render everything planned (a template problem shows now), then forecast; nothing is sent."""
+    wait([render.submit(tenant, period, b, len(batches)) for b in batches])
+    progress.at(90)
+    result = forecast_run(tenant, period)
+    progress.at(100)
+    return result

@@ -46,6 +46,8 @@ def run(
     tenant: Tenant = "demo",
     period: Period = "",
     source: Annotated[str, typer.Option(help="Extract folder or s3://bucket/prefix/")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Extract, decide and render, send nothing: "
+                                                             "print the channel mix and cost forecast")] = False,
 ) -> None:
     """Run the monthly billing flow for a tenant and period (starts the sandbox providers if needed)."""
     from config.settings import get_settings
@@ -56,6 +58,9 @@ def run(
     from flows.monthly_billing import RunIncomplete, monthly_billing_run
     from omnibill.reconcile import Reconciliation  # noqa: F401  (import check before the run starts)
 
+    if dry_run:
+        typer.echo(monthly_billing_run(tenant=tenant, period=period, source=source, dry_run=True)["text"])
+        return
     try:
         summary = monthly_billing_run(tenant=tenant, period=period, source=source)
         code = 0

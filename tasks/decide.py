@@ -9,8 +9,8 @@ from omnibill.decide.plan import decide_batch, plan_fallbacks
 from omnibill.ledger.repository import messages_without_fallback
 
 
-@task(name="decide", task_run_name="decide batch {batch_no}", cache_policy=NO_CACHE)
-def decide(tenant: str, period: str, batch_no: int) -> dict:
+@task(name="decide", task_run_name="decide batch {batch_no}/{batches}", cache_policy=NO_CACHE)
+def decide(tenant: str, period: str, batch_no: int, batches: int = 0) -> dict:
     """Decide the channel of every undecided document in a batch."""
     run = wiring.run_of(tenant, period)
     with wiring.ledger().transaction() as session:

@@ -7,7 +7,11 @@ from prefect.logging import get_run_logger
 from channel_adapters.base import TransientError
 from omnibill import wiring
 from omnibill.dispatching import dispatch_batch
+from omnibill.ops.limits import PacedAdapter, limit_name, slot
 from omnibill.receipts import collect_receipts
+
+
+PER_MESSAGE_APIS = ("sms", "mailbox")
 
 
 def retry_on_transient(task, task_run, state) -> bool:
@@ -16,17 +20,25 @@ def retry_on_transient(task, task_run, state) -> bool:
     return isinstance(exc, TransientError)
 
 
-@task(name="dispatch", task_run_name="dispatch[{channel}] batch {batch_no}", cache_policy=NO_CACHE,
+@task(name="dispatch", task_run_name="dispatch[{channel}] batch {batch_no}/{batches}", cache_policy=NO_CACHE,
       retries=3, retry_delay_seconds=1, retry_jitter_factor=0.5, retry_condition_fn=retry_on_transient)
-def dispatch(tenant: str, period: str, channel: str, batch_no: int) -> dict:
+def dispatch(tenant: str, period: str, channel: str, batch_no: int, batches: int = 0) -> dict:
     """Send the batch's messages that are not sent yet; fail (and retry) when some failed transiently."""
+    settings = wiring.get_settings()
     run = wiring.run_of(tenant, period)
-    sender = wiring.adapter(channel)
-    try:
-        counts = dispatch_batch(wiring.ledger(), run, channel, batch_no, sender, wiring.document_store())
-    finally:
-        sender.close()
-    get_run_logger().info("dispatch[%s] batch %d: %s", channel, batch_no, dict(counts))
+    limit = settings.limits.of(channel)
+    # The breaker only for per-message HTTP APIs: SMTP stops at a lost connection by itself, and the
+    # file drops must keep one print stream / upload per batch.
+    probe = limit.breaker_probe if channel in PER_MESSAGE_APIS else 0
+    sender = PacedAdapter(wiring.adapter(channel), limit.rate_per_s, probe)
+    # Without `omnibill limits setup` the batch runs unlimited (the flow logs that once).
+    with slot(limit_name(channel)):
+        try:
+            counts = dispatch_batch(wiring.ledger(), run, channel, batch_no, sender, wiring.document_store())
+        finally:
+            sender.close()
+    get_run_logger().info("dispatch[%s] batch %d/%d: %s", channel, batch_no, batches,
+                          ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to send")
     return dict(counts)
 
 

@@ -8,8 +8,8 @@ from omnibill import wiring
 from omnibill.rendering import render_batch
 
 
-@task(name="render", task_run_name="render batch {batch_no}", cache_policy=NO_CACHE)
-def render(tenant: str, period: str, batch_no: int) -> dict:
+@task(name="render", task_run_name="render batch {batch_no}/{batches}", cache_policy=NO_CACHE)
+def render(tenant: str, period: str, batch_no: int, batches: int = 0) -> dict:
     """Render every planned message of a batch (PDF, e-mail, SMS, UBL) into the document store."""
     settings = wiring.get_settings()
     run = wiring.run_of(tenant, period)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,19 +86,24 @@ async def invalid_body(request: Request, exc: RequestValidationError) -> JSONRes
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
 
 
-def _refusal(request: Request, idempotency_key: str | None) -> JSONResponse | None:
-    """The checks every submission passes first: a key, then the fault switch."""
+def _refusal(request: Request, idempotency_key: str | None, channel: str, recipient: str) -> JSONResponse | None:
+    """The checks every submission passes first: a key, then the fault rules (slow, outage, rejected)."""
     if not idempotency_key:
         return error(400, "Idempotency-Key header required")
-    if request.app.state.faults.should_fail(idempotency_key):
+    faults: Faults = request.app.state.faults
+    if faults.delay_s:
+        time.sleep(faults.delay_s)  # sync endpoint: runs in the threadpool, other requests go on
+    if faults.should_fail(idempotency_key, channel):
         return error(503, "service temporarily unavailable")
+    if faults.rejects(recipient):
+        return error(422, "recipient refused (sandbox fault rule)")
     return None
 
 
 @router.post("/sms/v1/messages")
 def send_sms(request: Request, body: SmsIn, idempotency_key: str | None = Header(None)):
     """Accept an SMS (202); a repeated Idempotency-Key gets the first answer again."""
-    if refused := _refusal(request, idempotency_key):
+    if refused := _refusal(request, idempotency_key, "sms", body.to):
         return refused
     if not E164.match(body.to):
         return error(422, f"'to' is not an E.164 number: {body.to!r}")
@@ -123,7 +129,7 @@ def send_document(request: Request, provider: str, body: MailboxDocumentIn,
     """Deliver a PDF to a registered user's mailbox (201); only a masked recipient is kept."""
     if provider not in MAILBOX_PROVIDERS:
         return error(404, f"unknown mailbox provider {provider!r}")
-    if refused := _refusal(request, idempotency_key):
+    if refused := _refusal(request, idempotency_key, "mailbox", body.recipient):
         return refused
     try:
         pdf = base64.b64decode(body.content_base64, validate=True)
@@ -144,6 +150,19 @@ def usermatch(provider: str, body: UserMatchIn):
     if provider not in MAILBOX_PROVIDERS:
         return error(404, f"unknown mailbox provider {provider!r}")
     return {"registered": [r for r in body.recipients if is_registered(r)]}
+
+
+@router.get("/_sandbox/faults")
+def get_faults(request: Request):
+    """The fault rules in force."""
+    return request.app.state.faults.describe()
+
+
+@router.post("/_sandbox/faults")
+def set_faults(request: Request, rules: dict):
+    """Change fault rules while the sandbox runs (rehearse an outage, then end it)."""
+    request.app.state.faults.update(rules)
+    return request.app.state.faults.describe()
 
 
 @router.get("/_sandbox/received")

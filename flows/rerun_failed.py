@@ -1,0 +1,57 @@
+"""Rerun of a billing run's failed batches: only messages failed transiently or still pending, never a sent one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from flows.stages import RunIncomplete, collect_receipts, invoice_rows_of, render_and_dispatch
+from omnibill import wiring
+from omnibill.ops.artifacts import Progress
+from omnibill.ops.limits import slot, tenant_limit_name
+from omnibill.sandbox_control import sandbox_for_run
+from tasks.reconcile import reconcile_run
+
+CHANNELS = ("email", "sms", "mailbox", "einvoice", "print")
+
+
+def _run_name() -> str:
+    """`rerun demo 2026-11 sms batch 3` (the parts given)."""
+    p = flow_run.parameters
+    scope = " ".join(x for x in (p.get("channel") or "", f"batch {p['batch']}" if p.get("batch") is not None
+                                 else "") if x)
+    return f"rerun {p['tenant']} {p['period']}" + (f" {scope}" if scope else "")
+
+
+@flow(name="rerun-failed", flow_run_name=_run_name, log_prints=False)
+def rerun_failed(
+    tenant: str,
+    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    channel: str | None = None,
+    batch: Annotated[int | None, Field(ge=0)] = None,
+) -> dict:
+    """Re-dispatch a run's messages that failed transiently or are still pending, then reconcile.
+
+    Args:
+        tenant: Tenant name, as in the monthly run.
+        period: Billing period YYYY-MM.
+        channel: Only this channel (email, sms, mailbox, einvoice, print); empty means all.
+        batch: Only this batch number; empty means all.
+    """
+    if channel and channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
+    wiring.run_of(tenant, period)  # a clear error when the run does not exist
+    progress = Progress(tenant, period, "rerun-progress")
+    progress.at(30)
+    with slot(tenant_limit_name(tenant)), sandbox_for_run(wiring.get_settings()):
+        # The ledger decides: sent and permanently failed messages are never picked again.
+        failed = render_and_dispatch(tenant, period, progress, channel=channel, batch=batch)
+        collect_receipts(tenant, period)
+    summary = reconcile_run(tenant, period, invoice_rows_of(tenant, period))
+    progress.at(100)
+    if failed:
+        raise RunIncomplete("still failing after retries: " + ", ".join(f"{c} batch {b}" for c, b in failed))
+    return summary

@@ -1,0 +1,1 @@
+"""Operating runs from Prefect: artifacts, events, provider limits, rerun selection, dry-run forecast."""

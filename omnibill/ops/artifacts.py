@@ -1,0 +1,97 @@
+"""Prefect artifacts of a run: progress, channel table, reconciliation, failures, dry-run forecast."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
+
+
+def artifact_key(tenant: str, period: str, what: str) -> str:
+    """A stable key (the UI groups artifacts by key across runs): lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{tenant}-{period}-{what}".lower()).strip("-")
+
+
+class Progress:
+    """One progress artifact per flow run, moved forward as stages and batches finish."""
+
+    def __init__(self, tenant: str, period: str, what: str = "progress"):
+        self.percent = self.published = 0.0
+        self.description = f"Share of the {tenant} {period} run done (stages and batches)"
+        self.id: UUID = create_progress_artifact(progress=0.0, key=artifact_key(tenant, period, what),
+                                                 description=self.description)
+
+    def at(self, percent: float) -> None:
+        """Move to `percent` (never backwards: stages only add); published in steps of a whole point."""
+        percent = min(percent, 100.0)
+        if percent <= self.percent:
+            return
+        self.percent = percent
+        # Whole points only: thousands of batches must not mean thousands of API calls.
+        if percent - self.published >= 1 or percent == 100.0:
+            self.published = percent
+            # The description is sent again: an update without one leaves the card saying "No description".
+            update_progress_artifact(self.id, percent, description=self.description)
+
+    def between(self, start: float, end: float, done: int, total: int) -> None:
+        """Move to `done/total` of the way from `start` to `end`."""
+        self.at(start + (end - start) * (done / total if total else 1))
+
+
+def publish_channels(tenant: str, period: str, rec: dict[str, Any]) -> None:
+    """Table: one row per channel with planned, sent, delivered, failed, rejected, pending, suppressed, cost."""
+    rows = [{"channel": c["channel"], "planned": c["planned"], "sent": c["sent"], "delivered": c["delivered"],
+             "failed": c["failed"], "rejected": c["rejected"], "pending": c["pending"], "suppressed": 0,
+             "cost_eur": f"{Decimal(c['cost']):.2f}"} for c in rec["channels"]]
+    rows.append({"channel": "(none)", "planned": 0, "sent": 0, "delivered": 0, "failed": 0, "rejected": 0,
+                 "pending": 0, "suppressed": rec["unreachable"], "cost_eur": "0"})
+    create_table_artifact(key=artifact_key(tenant, period, "channels"), table=rows,
+                          description=f"{tenant} {period}: messages per channel (failed = transient, will be "
+                                      "rerun; rejected = permanent, fallback planned; suppressed = nobody to send to)")
+
+
+def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_text: str) -> None:
+    """Markdown report: the balance of documents in against documents accounted for."""
+    o = rec["outcome"]
+    verdict = "balanced" if rec["balanced"] else f"**NOT balanced** ({rec['accounted']} accounted)"
+    left = o["failed_transient"] + o["pending"]
+    todo = (f"**{left} documents are not delivered yet** (transient failures or pending): "
+            f"`omnibill rerun --tenant {tenant} --period {period}`" if left else "Nothing left to send.")
+    markdown = (f"# Reconciliation {tenant} {period}\n\n"
+                f"| documents | count |\n|---|---:|\n| in extract | {rec['invoice_rows']} |\n"
+                f"| sent | {o['sent']} |\n| delivered | {o['delivered']} |\n"
+                f"| failed, transient | {o['failed_transient']} |\n| failed, permanent | {o['failed_permanent']} |\n"
+                f"| pending | {o['pending']} |\n| unreachable (suppressed) | {rec['unreachable']} |\n"
+                f"| quarantined | {rec['quarantined']} |\n\n**{verdict}.** {todo}\n\n```\n{table_text}\n```\n")
+    create_markdown_artifact(key=artifact_key(tenant, period, "reconciliation"), markdown=markdown,
+                             description=f"Reconciliation of {tenant} {period}: documents in = accounted for")
+
+
+def publish_failures(tenant: str, period: str, rows: list[dict[str, Any]]) -> None:
+    """Table of failed messages with masked reasons (an empty table says there were none)."""
+    create_table_artifact(key=artifact_key(tenant, period, "failures"),
+                          table=rows or [{"batch": "-", "channel": "-", "invoice": "-", "kind": "-", "attempts": 0,
+                                          "reason": "no failures"}],
+                          description=f"{tenant} {period}: failed messages (first 500), personal data masked")
+
+
+def publish_forecast(tenant: str, period: str, rows: list[dict[str, Any]], text: str) -> None:
+    """Dry run: channel mix and cost forecast as a table and as markdown."""
+    create_table_artifact(key=artifact_key(tenant, period, "forecast"), table=rows,
+                          description=f"Dry run {tenant} {period}: channel mix and cost forecast (nothing sent)")
+    create_markdown_artifact(key=artifact_key(tenant, period, "forecast-report"), markdown=f"```\n{text}\n```",
+                             description=f"Dry run {tenant} {period}: what a real run would send and cost")
+
+
+def forecast_text(tenant: str, period: str, rows: list[dict[str, Any]]) -> str:
+    """The forecast as a terminal table."""
+    lines = [f"Dry run {tenant} {period}: nothing was sent", f"{'channel':<10}{'messages':>10}{'share':>8}"
+             f"{'cost EUR':>11}", "-" * 39]
+    lines += [f"{r['channel']:<10}{r['messages']:>10}{r['share']:>8}{r['cost_eur']:>11}" for r in rows]
+    total = sum(float(r["cost_eur"]) for r in rows)
+    lines += ["-" * 39, f"{'total':<10}{sum(r['messages'] for r in rows):>10}{'':>8}{total:>11.2f}"]
+    return "\n".join(lines)

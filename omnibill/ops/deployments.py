@@ -1,0 +1,33 @@
+"""The deployments `omnibill serve` serves from one process: a monthly run per tenant and a rerun."""
+
+from __future__ import annotations
+
+from prefect.schedules import Cron
+
+from config.settings import Settings
+
+MONTHLY_CRON = "0 6 1 * *"  # 06:00 on the 1st: the month that just ended is billed
+TIME_ZONE = "Europe/Stockholm"
+SOURCE_TEMPLATE = "var/extracts/{tenant}-{period}"
+
+
+def tenants(settings: Settings) -> list[str]:
+    """Every tenant with a rule file."""
+    return sorted(p.stem for p in settings.tenants_dir.glob("*.toml"))
+
+
+def build_deployments(settings: Settings, source: str = SOURCE_TEMPLATE, schedule: bool = True) -> list:
+    """`<tenant>-monthly` per tenant (cron, one run at a time) and `rerun` (started by hand or an automation)."""
+    from flows.monthly_billing import monthly_billing_run
+    from flows.rerun_failed import rerun_failed
+
+    made = [monthly_billing_run.to_deployment(
+        name=f"{tenant}-monthly", parameters={"tenant": tenant, "source": source},
+        schedules=[Cron(MONTHLY_CRON, timezone=TIME_ZONE)] if schedule else [],
+        concurrency_limit=1, tags=["omnibill", f"tenant:{tenant}"],
+        description=f"Monthly billing of {tenant}: 06:00 on the 1st ({TIME_ZONE}), the month just ended")
+        for tenant in tenants(settings)]
+    made.append(rerun_failed.to_deployment(
+        name="rerun", tags=["omnibill"],
+        description="Re-dispatch a run's transiently failed or pending messages (optionally one channel/batch)"))
+    return made

@@ -1,0 +1,46 @@
+"""prefect.yaml loads, its entrypoints import and accept the declared parameters; `serve` builds the same."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import yaml
+
+from config.settings import get_settings
+from omnibill.ops.deployments import MONTHLY_CRON, TIME_ZONE, build_deployments, tenants
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _flow_of(entrypoint: str):
+    path, name = entrypoint.split(":")
+    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+
+
+def test_prefect_yaml_deployments_import_and_take_their_parameters():
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    assert {f"{t}-monthly" for t in tenants(get_settings())} | {"rerun"} <= set(deployments)
+    for name, d in deployments.items():
+        flow = _flow_of(d["entrypoint"])
+        params = dict(d.get("parameters") or {})
+        if name == "rerun":
+            params |= {"tenant": "demo", "period": "2026-11"}  # asked for in the run form
+        flow.validate_parameters(params)  # raises on an unknown or mistyped parameter
+        schema = flow.parameters.model_dump()["properties"]
+        assert all(p.get("description") for p in schema.values()), f"{name}: undocumented parameter"
+        assert d["work_pool"]["name"] == "omnibill"
+    monthly = deployments["demo-monthly"]
+    assert monthly["concurrency_limit"] == 1
+    assert monthly["schedules"] == [{"cron": MONTHLY_CRON, "timezone": TIME_ZONE, "active": True}]
+
+
+def test_serve_builds_a_scheduled_monthly_deployment_per_tenant_and_a_rerun():
+    made = {d.name: d for d in build_deployments(get_settings())}
+    assert set(made) == {f"{t}-monthly" for t in tenants(get_settings())} | {"rerun"}
+    monthly = made["demo-monthly"]
+    cron = monthly.schedules[0].schedule
+    assert (cron.cron, cron.timezone) == (MONTHLY_CRON, TIME_ZONE)
+    assert monthly.concurrency_limit == 1
+    assert monthly.parameters["tenant"] == "demo"
