@@ -70,12 +70,14 @@ def _run(tenant: str, period: str, source: str, dry_run: bool) -> dict:
     extracted = extract_to_ledger(tenant, period, source)
     progress.at(10)
     total = len(extracted["batches"])
-    futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
-    for done, _ in enumerate(as_completed(futures), start=1):
-        progress.between(10, 30, done, total)
-    if dry_run:
-        return _forecast(tenant, period, extracted["batches"], progress)
+    # The providers answer the decide stage too (the mailbox's bulk usermatch), so they run from here.
     with sandbox_for_run(wiring.get_settings()):
+        futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
+        for done, future in enumerate(as_completed(futures), start=1):
+            future.result()  # a batch that cannot be decided stops the run here, not silently later
+            progress.between(10, 30, done, total)
+        if dry_run:
+            return _forecast(tenant, period, extracted["batches"], progress)
         render_and_dispatch(tenant, period, progress)
         collect_receipts(tenant, period)
     summary = reconcile_run(tenant, period, extracted["invoice_rows"])
