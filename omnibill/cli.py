@@ -26,6 +26,17 @@ def _this_month() -> str:
     return date.today().strftime("%Y-%m")
 
 
+def run_or_exit(tenant: str, period: str):
+    """The ledger's run of a tenant's period, or a clear message and exit code 1."""
+    from omnibill import wiring
+
+    try:
+        return wiring.run_of(tenant, period)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
 @app.command("demo-data")
 def demo_data(
     out: Annotated[Path, typer.Option(help="Folder to write the extract tables to")],
@@ -56,7 +67,6 @@ def run(
     if not source:
         raise typer.BadParameter("give the extract with --source DIR (make one with `omnibill demo-data`)")
     from flows.monthly_billing import RunIncomplete, monthly_billing_run
-    from omnibill.reconcile import Reconciliation  # noqa: F401  (import check before the run starts)
 
     if dry_run:
         typer.echo(monthly_billing_run(tenant=tenant, period=period, source=source, dry_run=True)["text"])
@@ -97,12 +107,8 @@ def status(tenant: Tenant = "demo", period: Period = "",
     from omnibill import wiring
     from omnibill.status import status_counts, status_rows
 
-    period = period or _this_month()
-    try:
-        run_ = wiring.run_of(tenant, period)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
+    run_ = run_or_exit(tenant, period or _this_month())
+    period = run_.period
     with wiring.ledger().transaction() as session:
         rows = status_rows(session, run_)
     if as_json:

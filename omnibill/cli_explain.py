@@ -18,17 +18,12 @@ def explain(tenant: Tenant = "demo", period: Period = "",
             ) -> None:
     """Why each of a customer's documents went to its channel, in plain words (personal data masked)."""
     from omnibill import wiring
-    from omnibill.cli import _this_month
+    from omnibill.cli import _this_month, run_or_exit
     from omnibill.explain import explain_customer, render_text
 
     if not customer:
         raise typer.BadParameter("give the customer with --customer ID")
-    period = period or _this_month()
-    try:
-        run_ = wiring.run_of(tenant, period)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
+    run_ = run_or_exit(tenant, period or _this_month())
     with wiring.ledger().transaction() as session:
         explained = explain_customer(session, run_, customer)
     if as_json:

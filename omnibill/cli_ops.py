@@ -22,7 +22,6 @@ def rerun(
     """Re-dispatch messages that failed transiently or are still pending (never a sent one), then reconcile."""
     from flows.rerun_failed import rerun_failed
     from flows.stages import RunIncomplete
-    from omnibill.reconcile import Reconciliation  # noqa: F401  (import check before the run starts)
 
     try:
         summary = rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch)

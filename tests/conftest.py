@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,22 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def sandbox_for_test(var: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[object]:
+    """Sandbox providers on free ports with the run's adapters pointed at them (plus OMNIBILL_<env>)."""
+    from omnibill.sandbox import Sandbox
+
+    with Sandbox(var / "sandbox", smtp_port=0, http_port=0) as box:
+        monkeypatch.setenv("OMNIBILL_SANDBOX__AUTOSTART", "false")
+        monkeypatch.setenv("OMNIBILL_SMTP__PORT", str(box.smtp_port))
+        monkeypatch.setenv("OMNIBILL_GATEWAY__SMS_URL", f"http://127.0.0.1:{box.http_port}/sms")
+        monkeypatch.setenv("OMNIBILL_GATEWAY__MAILBOX_URL", f"http://127.0.0.1:{box.http_port}/mailbox")
+        for key, value in env.items():
+            monkeypatch.setenv(f"OMNIBILL_{key}", value)
+        reset_caches()
+        yield box
 
 
 @pytest.fixture(scope="session")

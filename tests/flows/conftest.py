@@ -8,23 +8,14 @@ from typing import Any
 
 import pytest
 
-from omnibill.sandbox import Sandbox
-from tests.conftest import reset_caches
+from tests.conftest import sandbox_for_test
 
 
 @pytest.fixture
 def sandbox(omnibill_env: Path, monkeypatch: pytest.MonkeyPatch):
     """Sandbox providers on free ports, the run's adapters pointed at them, retries without delay."""
-    with Sandbox(omnibill_env / "sandbox", smtp_port=0, http_port=0) as box:
-        monkeypatch.setenv("OMNIBILL_SANDBOX__AUTOSTART", "false")
-        monkeypatch.setenv("OMNIBILL_SMTP__PORT", str(box.smtp_port))
-        monkeypatch.setenv("OMNIBILL_GATEWAY__SMS_URL", f"http://127.0.0.1:{box.http_port}/sms")
-        monkeypatch.setenv("OMNIBILL_GATEWAY__MAILBOX_URL", f"http://127.0.0.1:{box.http_port}/mailbox")
-        monkeypatch.setenv("OMNIBILL_BATCH_SIZE", "50")
-        monkeypatch.setenv("OMNIBILL_DISPATCH_RETRIES", "1")
-        monkeypatch.setenv("OMNIBILL_DISPATCH_RETRY_DELAY_S", "0")
-        monkeypatch.setenv("OMNIBILL_RENDER_WORKERS", "1")
-        reset_caches()
+    with sandbox_for_test(omnibill_env, monkeypatch, BATCH_SIZE="50", DISPATCH_RETRIES="1",
+                          DISPATCH_RETRY_DELAY_S="0", RENDER_WORKERS="1") as box:
         yield box
 
 

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from omnibill.cli import app
 from omnibill.demo_data import write_demo_extract
-from omnibill.sandbox import Sandbox, SandboxLedger
+from omnibill.sandbox import SandboxLedger
 from omnibill.store import LocalStore
-from tests.conftest import reset_caches
+from tests.conftest import reset_caches, sandbox_for_test
 from tests.ubl_validator import load_validator
 
 pytestmark = pytest.mark.slow
@@ -28,13 +28,7 @@ PERIOD = "2026-11"
 @pytest.fixture
 def sandbox(omnibill_env: Path, monkeypatch: pytest.MonkeyPatch):
     """Sandbox providers on free ports, with the run's adapters pointed at them."""
-    with Sandbox(omnibill_env / "sandbox", smtp_port=0, http_port=0) as box:
-        monkeypatch.setenv("OMNIBILL_SANDBOX__AUTOSTART", "false")
-        monkeypatch.setenv("OMNIBILL_SMTP__PORT", str(box.smtp_port))
-        monkeypatch.setenv("OMNIBILL_GATEWAY__SMS_URL", f"http://127.0.0.1:{box.http_port}/sms")
-        monkeypatch.setenv("OMNIBILL_GATEWAY__MAILBOX_URL", f"http://127.0.0.1:{box.http_port}/mailbox")
-        monkeypatch.setenv("OMNIBILL_BATCH_SIZE", "120")
-        reset_caches()
+    with sandbox_for_test(omnibill_env, monkeypatch, BATCH_SIZE="120") as box:
         yield box
 
 

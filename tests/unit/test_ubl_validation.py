@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 from lxml import etree
@@ -15,7 +14,7 @@ from omnibill.model import BillingDocument, Sender
 from omnibill.render import render_ubl
 from tests.ubl_validator import VALIDATION_DIR, Validator, load_validator
 from tests.unit.render_fixtures import (
-    DK_SENDER, FI_SENDER, NO_SENDER, REPO, demo_sender, doc_from, line, org, party, utility_lines,
+    DK_SENDER, FI_SENDER, NO_SENDER, demo_sender, doc_from, line, org, party, utility_lines,
 )
 
 NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
