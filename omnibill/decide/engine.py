@@ -66,8 +66,12 @@ def _inputs(docs: pd.DataFrame, prefs: pd.DataFrame | None, suppressed: dict[str
         was_tried[c] = np.array([f",{c}," in str(v) for v in tried_values] + [False])[tried_codes]
         registration[c] = np.full(n, -1, dtype=np.int32)
     peppol_codes, peppols = pd.factorize(docs["peppol_id"].fillna(""))
+    # A Finnish consumer's e-invoice address exists only because they made a receiving agreement with
+    # their bank: that registration is their choice of channel, like a PEPPOL registration.
+    bank = (docs["einvoice_address"].fillna("") != "").to_numpy() if "einvoice_address" in docs else np.zeros(n, bool)
     registration["einvoice"] = np.where(np.array([bool(v) for v in peppols] + [False])[peppol_codes],
-                                        details.id("a PEPPOL receiver"), -1)
+                                        details.id("a PEPPOL receiver"),
+                                        np.where(bank, details.id("a bank e-invoice receiver"), -1))
     box_codes, boxes = pd.factorize(docs["digital_mailbox"].fillna(""))
     user = np.array([details.id(f"{str(b).lower()} user") for b in boxes] + [-1], dtype=np.int32)[box_codes]
     registration["mailbox"] = np.where(why["mailbox"] != codes.id("no_mailbox"), user, -1)

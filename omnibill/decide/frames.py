@@ -40,7 +40,8 @@ def prefs_frame(consents: Mapping[str, Mapping[str, Mapping[str, Mapping[str, An
 def docs_frame(documents: pd.DataFrame, customers: pd.DataFrame, tenant: str) -> pd.DataFrame:
     """Documents (doc_id, invoice_id, customer_id, category) joined with their customer and reachability."""
     reach = reach_frame(customers, tenant)
-    keep = ["customer_type", "country", "language", "peppol_id", "digital_mailbox", "do_not_contact"]
+    keep = ["customer_type", "country", "language", "peppol_id", "einvoice_address", "digital_mailbox",
+            "do_not_contact"]
     extra = customers[keep].join(reach)
     joined = documents.join(extra, on="customer_id")
     if "tried" not in joined:

@@ -151,7 +151,8 @@ def reach_frame(customers: pd.DataFrame, tenant: str) -> pd.DataFrame:
     out["why_push"] = "no_app"
     street = (c["street"].str.lower().str.strip() + "|" + c["postal_code"].str.replace(" ", "") + "|"
               + c["city"].str.lower().str.strip())
-    addresses = {"email": email.str.lower(), "sms": mobile, "einvoice": c["peppol_id"],
+    einvoice = c["peppol_id"].where(c["peppol_id"] != "", _col(c, "einvoice_address"))
+    addresses = {"email": email.str.lower(), "sms": mobile, "einvoice": einvoice,
                  "mailbox": (c["digital_mailbox"].str.lower() + ":" + c["national_id"]).where(
                      c["digital_mailbox"] != "", ""), "print": street.where(out["why_print"] == "", ""),
                  "push": pd.Series("", index=c.index)}  # no app registrations in the extract: nothing to remember
@@ -172,7 +173,15 @@ def _einvoice(c: pd.DataFrame) -> np.ndarray:
     unique = c.loc[~person & (c["peppol_id"] != ""), "peppol_id"].unique()
     problems = {v: peppol_problem(v) or "" for v in unique}
     well = c["peppol_id"].map(problems).astype(object).fillna("")
-    return np.where(person, "consumer_einvoice", np.where(c["peppol_id"] == "", "no_peppol", well))
+    # Consumers: Finvoice to the bank e-invoice address (Finland only), which needs the operator too.
+    consumer = np.where(c["country"] != "FI", "consumer_einvoice",
+                        np.where((_col(c, "einvoice_address") == "") | (_col(c, "einvoice_operator") == ""),
+                                 "no_einvoice_address", ""))
+    return np.where(person, consumer, np.where(c["peppol_id"] == "", "no_peppol", well))
+
+
+def _col(c: pd.DataFrame, name: str) -> pd.Series:
+    return c[name].fillna("") if name in c else pd.Series("", index=c.index)
 
 
 def _mailbox(c: pd.DataFrame) -> np.ndarray:

@@ -181,3 +181,17 @@ def test_unreachable_reason_lists_every_channel():
     decision = decide(person(street=None, email="asa@example.se"), {"invoice": {"email": pref("opt_out")}})
     assert decision.channel is None
     assert decision.reason.startswith("no channel allowed") and "street missing" in decision.reason
+
+
+def test_finnish_consumer_with_bank_einvoice_address_gets_finvoice_route():
+    from omnibill.decide.single import choose_channel as choose
+
+    base = dict(customer_id="C9", customer_type="person", name="Matti Meikäläinen", country="FI", language="fi",
+                street="Katu 1", postal_code="00100", city="Helsinki")
+    bank = dict(einvoice_address="FI4819503000000010", einvoice_operator="NDEAFIHH")
+    assert choose(Party(**(base | bank)), {}, RULES, "invoice").channel == "einvoice"
+    opted_out = {"invoice": {"einvoice": pref("opt_out")}}
+    assert choose(Party(**(base | bank)), opted_out, RULES, "invoice").channel == "print"
+    assert choose(Party(**(base | {"einvoice_address": "FI4819503000000010"})), {}, RULES, "invoice").channel == "print"
+    swede = base | bank | {"country": "SE", "postal_code": "111 22"}
+    assert choose(Party(**swede), {}, RULES, "invoice").channel != "einvoice"
