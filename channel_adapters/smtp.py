@@ -25,6 +25,9 @@ def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
     mail["Subject"] = message.subject
     mail["Date"] = formatdate(usegmt=True)
     mail["Message-ID"] = message_id_header(message.message_id)
+    for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
+        if message.metadata.get(name):
+            mail[name] = message.metadata[name]
     mail.set_content(message.body_text or "")
     if message.body_html:
         mail.add_alternative(message.body_html, subtype="html")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -88,7 +89,7 @@ def to_outbound(run: BillingRun, message: Message, document, customer, store: Ob
         message_id=message.id, channel=message.channel, document_id=document.id, invoice_id=document.invoice_id,
         recipient=_RECIPIENT[message.channel](party), subject=text("subject"),
         body_text=text("sms") or text("text"), body_html=text("html") or None, attachments=tuple(attachments),
-        metadata=_metadata(run, party))
+        metadata=_metadata(run, party) | (json.loads(text("headers")) if "headers" in content else {}))
 
 
 def _metadata(run: BillingRun, party: Party) -> dict[str, str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy.orm import Session
 
 from omnibill.extract.results import ValidatedExtract
 from omnibill.ledger.codec import document_payload, party_to_json
-from omnibill.ledger.models import Customer, Document, QuarantinedRow
+from omnibill.ledger.models import BillingRun, Customer, Document, QuarantinedRow
 from omnibill.ledger.repository import batch_numbers, insert_ignore
 from omnibill.model import stable_id
 from omnibill.privacy import scrub
@@ -36,6 +37,10 @@ def store_extract(session: Session, run_id: str, extract: ValidatedExtract, batc
         for cid, party in extract.customers.items()])
     insert_ignore(session, Document, [_document_row(run_id, i // batch_size, doc)
                                       for i, doc in enumerate(extract.documents)])
+    # Service and marketing messages follow the documents in the same batches, as documents of their category.
+    first_day = date.fromisoformat(session.get(BillingRun, run_id).period + "-01")
+    insert_ignore(session, Document, [_message_row(run_id, (len(extract.documents) + j) // batch_size, m, first_day)
+                                      for j, m in enumerate(extract.service_messages)])
     insert_ignore(session, QuarantinedRow, [
         {"id": stable_id("quarantine", run_id, q.table, q.file, str(q.row_number), q.field or ""),
          "run_id": run_id, "table_name": q.table, "file": q.file, "row_number": q.row_number,
@@ -48,6 +53,17 @@ def store_extract(session: Session, run_id: str, extract: ValidatedExtract, batc
         quarantined_rows=len(extract.quarantine),
         quarantined_invoices=sum(1 for q in extract.quarantine if q.table == "invoices"),
         batches=batch_numbers(session, run_id))
+
+
+def _message_row(run_id: str, batch_no: int, message: dict, first_day: date) -> dict:
+    return {
+        "id": stable_id("message-document", run_id, message["message_id"]), "run_id": run_id,
+        "invoice_id": message["message_id"], "customer_id": message["customer_id"],
+        "document_type": message["category"], "currency": "", "total_excl_vat": 0, "vat_amount": 0,
+        "total_incl_vat": 0, "issue_date": first_day, "due_date": first_day, "payment_reference": "",
+        "batch_no": batch_no, "data": {"subject": message["subject"], "body_markdown": message["body_markdown"],
+                                       "period": first_day.strftime("%Y-%m")},
+    }
 
 
 def _document_row(run_id: str, batch_no: int, doc) -> dict:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Document, Message, QuarantinedRow
+from omnibill.model import MESSAGE_CATEGORIES
 
 BUCKETS = ("planned", "sent", "delivered", "failed", "rejected", "scheduled", "pending", "cancelled")
 
@@ -37,6 +38,7 @@ class Reconciliation:
     unreachable: int
     outcome: dict[str, int]
     channels: list[ChannelLine]
+    messages: dict[str, Any] = field(default_factory=dict)
 
     @property
     def accounted(self) -> int:
@@ -45,15 +47,17 @@ class Reconciliation:
 
     @property
     def balanced(self) -> bool:
-        """Whether every invoice row of the extract is accounted for."""
-        return self.accounted == self.invoice_rows
+        """Whether every invoice row (and every service/marketing message) of the extract is accounted for."""
+        m = self.messages
+        messages_ok = not m or sum(m["outcome"].values()) + m["suppressed"] + m["quarantined"] == m["in_extract"]
+        return self.accounted == self.invoice_rows and messages_ok
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form, for the run summary and artifacts."""
         return {"tenant": self.tenant, "period": self.period, "invoice_rows": self.invoice_rows,
                 "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
                 "unreachable": self.unreachable, "outcome": self.outcome, "accounted": self.accounted,
-                "balanced": self.balanced,
+                "balanced": self.balanced, "messages": self.messages,
                 "channels": [{"channel": c.channel, **c.counts, "cost": str(c.cost),
                               "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())}}
                              for c in self.channels]}
@@ -63,32 +67,54 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
     """Count a run's documents by final outcome and its messages by channel and state."""
     channels: dict[str, ChannelLine] = defaultdict(lambda: ChannelLine(""))
     rows = session.execute(
-        select(Message.channel, Message.kind, Message.state, Message.permanent, Document.currency,
-               func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
+        select(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
+               Document.currency, func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
         .join(Document, Document.id == Message.document_id).where(Message.run_id == run.id)
-        .group_by(Message.channel, Message.kind, Message.state, Message.permanent, Document.currency))
-    for channel, kind, state, permanent, currency, n, amount, cost in rows:
-        # Companion notices ("your invoice is in your mailbox") are no copy of the document:
-        # listed on lines of their own, without the document's amount.
-        name = channel if kind == "primary" else f"{channel} ({kind})"
+        .group_by(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
+                  Document.currency))
+    for channel, kind, doc_type, state, permanent, currency, n, amount, cost in rows:
+        # Companion notices ("your invoice is in your mailbox") are no copy of the document, and
+        # service/marketing messages carry no amount: both are listed on lines of their own.
+        name = f"{channel} ({kind})" if kind != "primary" else (
+            f"{channel} ({doc_type})" if doc_type in MESSAGE_CATEGORIES else channel)
         line = channels[name]
         line.channel = name
         line.counts["planned"] += n
         line.counts[_bucket(state, permanent)] += n
         if state in ("sent", "delivered"):
             line.cost += Decimal(cost or 0)
-        if state in ("sent", "delivered") and kind == "primary":
+        if state in ("sent", "delivered") and kind == "primary" and currency:
             line.amounts[currency] = line.amounts.get(currency, Decimal("0")) + Decimal(amount or 0)
     return Reconciliation(
         tenant=run.tenant, period=run.period, invoice_rows=invoice_rows,
-        documents_in_ledger=session.scalar(select(func.count()).select_from(Document)
-                                           .where(Document.run_id == run.id)) or 0,
-        quarantined=session.scalar(select(func.count()).select_from(QuarantinedRow).where(
-            QuarantinedRow.run_id == run.id, QuarantinedRow.table_name == "invoices")) or 0,
-        unreachable=session.scalar(select(func.count()).select_from(Document).where(
-            Document.run_id == run.id, Document.decision == "none")) or 0,
+        documents_in_ledger=_documents(session, run.id, billing=True),
+        quarantined=_quarantined(session, run.id, "invoices"),
+        unreachable=_documents(session, run.id, billing=True, decision="none"),
         outcome=document_outcomes(session, run.id),
-        channels=sorted(channels.values(), key=lambda c: c.channel))
+        channels=sorted(channels.values(), key=lambda c: c.channel),
+        messages=_message_accounts(session, run.id))
+
+
+def _documents(session: Session, run_id: str, *, billing: bool, decision: str | None = None) -> int:
+    kinds = Document.document_type.not_in(MESSAGE_CATEGORIES) if billing else \
+        Document.document_type.in_(MESSAGE_CATEGORIES)
+    stmt = select(func.count()).select_from(Document).where(Document.run_id == run_id, kinds)
+    if decision is not None:
+        stmt = stmt.where(Document.decision == decision)
+    return session.scalar(stmt) or 0
+
+
+def _quarantined(session: Session, run_id: str, table: str) -> int:
+    return session.scalar(select(func.count()).select_from(QuarantinedRow).where(
+        QuarantinedRow.run_id == run_id, QuarantinedRow.table_name == table)) or 0
+
+
+def _message_accounts(session: Session, run_id: str) -> dict[str, Any]:
+    """The extract's service and marketing messages: in = sent + … + suppressed (no consent, capped) + quarantined."""
+    quarantined = _quarantined(session, run_id, "messages")
+    return {"in_extract": _documents(session, run_id, billing=False) + quarantined,
+            "outcome": document_outcomes(session, run_id, billing=False),
+            "suppressed": _documents(session, run_id, billing=False, decision="none"), "quarantined": quarantined}
 
 
 def _bucket(state: str, permanent: bool) -> str:
@@ -99,12 +125,15 @@ def _bucket(state: str, permanent: bool) -> str:
     return state if state in ("scheduled", "cancelled") else "pending"
 
 
-def document_outcomes(session: Session, run_id: str) -> dict[str, int]:
+def document_outcomes(session: Session, run_id: str, *, billing: bool = True) -> dict[str, int]:
     """Documents per final outcome: the best state among each document's primary messages."""
     rank = {"delivered": 5, "sent": 4, "sending": 3, "rendered": 2, "planned": 2, "scheduled": 2, "failed": 1}
     best: dict[str, tuple[int, str, bool]] = {}
+    kinds = Document.document_type.not_in(MESSAGE_CATEGORIES) if billing else \
+        Document.document_type.in_(MESSAGE_CATEGORIES)
     rows = session.execute(select(Message.document_id, Message.state, Message.permanent)
-                           .where(Message.run_id == run_id, Message.kind == "primary"))
+                           .join(Document, Document.id == Message.document_id)
+                           .where(Message.run_id == run_id, Message.kind == "primary", kinds))
     for doc_id, state, permanent in rows:
         cand = (rank.get(state, 0), state, permanent)
         if doc_id not in best or cand[0] > best[doc_id][0]:
@@ -137,4 +166,10 @@ def render_table(rec: Reconciliation) -> str:
               f" + pending {o['pending']}"
               f" + unreachable {rec.unreachable} + quarantined {rec.quarantined}"
               f"  -> {'balanced' if rec.balanced else 'NOT BALANCED (' + str(rec.accounted) + ' accounted)'}"]
+    if rec.messages and rec.messages["in_extract"]:
+        m, mo = rec.messages, rec.messages["outcome"]
+        lines.append(f"messages in extract: {m['in_extract']}  = sent {mo['sent'] + mo['delivered']}"
+                     f" + failed {mo['failed_transient'] + mo['failed_permanent']} + scheduled {mo['scheduled']}"
+                     f" + pending {mo['pending']} + not sent by the rules {m['suppressed']}"
+                     f" + quarantined {m['quarantined']}")
     return "\n".join(lines)

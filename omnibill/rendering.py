@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import multiprocessing
 import os
 from collections import defaultdict
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from config.settings import S3Settings
 from omnibill.ledger.codec import document_from_row, party_from_json
+from omnibill.render.service import (MESSAGE_CATEGORIES, ServiceMessage, render_service_email, render_service_pdf,
+                                     render_service_sms)
 from omnibill.ledger.models import BillingRun
 from omnibill.ledger.repository import documents_with_customers, messages_in, set_states
 from omnibill.model import BillingDocument, Sender
@@ -22,10 +25,13 @@ CHUNK = 40
 _pool: ProcessPoolExecutor | None = None
 
 
-def render_outputs(doc: BillingDocument, sender: Sender, channels: set[str]) -> dict[str, tuple[str, bytes, str]]:
+def render_outputs(doc: BillingDocument | ServiceMessage, sender: Sender,
+                   channels: set[str]) -> dict[str, tuple[str, bytes, str]]:
     """The files a document needs for its channels: {name: (filename, bytes, content type)}."""
     from omnibill import render
 
+    if isinstance(doc, ServiceMessage):
+        return service_outputs(doc, sender, channels)
     files: dict[str, tuple[str, bytes, str]] = {}
     if channels & {"print", "email", "mailbox"}:
         files["pdf"] = ("document.pdf", render.render_pdf(doc, sender), "application/pdf")
@@ -45,6 +51,24 @@ def render_outputs(doc: BillingDocument, sender: Sender, channels: set[str]) -> 
             files["ubl"] = ("finvoice.xml", render.render_finvoice(doc, sender), "application/xml")
         else:
             files["ubl"] = ("einvoice.xml", render.render_ubl(doc, sender), "application/xml")
+    return files
+
+
+def service_outputs(msg: ServiceMessage, sender: Sender, channels: set[str]) -> dict[str, tuple[str, bytes, str]]:
+    """The files of a service or marketing message: letter PDF, e-mail (with unsubscribe headers), SMS."""
+    files: dict[str, tuple[str, bytes, str]] = {}
+    if channels & {"print", "mailbox"}:
+        files["pdf"] = ("message.pdf", render_service_pdf(msg, sender), "application/pdf")
+    if channels & {"email", "mailbox"}:
+        mail = render_service_email(msg, sender)
+        files["subject"] = ("subject.txt", mail.subject.encode(), "text/plain; charset=utf-8")
+        if "email" in channels:
+            files["html"] = ("email.html", mail.html.encode(), "text/html; charset=utf-8")
+            files["text"] = ("email.txt", mail.text.encode(), "text/plain; charset=utf-8")
+            if mail.headers:
+                files["headers"] = ("headers.json", json.dumps(mail.headers).encode(), "application/json")
+    if channels & {"sms", "push"}:
+        files["sms"] = ("sms.txt", render_service_sms(msg, sender).encode(), "text/plain; charset=utf-8")
     return files
 
 
@@ -74,12 +98,19 @@ def render_batch(session: Session, run: BillingRun, batch_no: int, senders: dict
     for m in planned:
         by_doc[m.document_id].add(m.channel)
     rows = documents_with_customers(session, by_doc)
-    items = [(document_from_row(d, party_from_json(c.data)), by_doc[d.id]) for d, c in rows.values()]
+    items = [(_domain_value(d, party_from_json(c.data)), by_doc[d.id]) for d, c in rows.values()]
     keys = _render_all(store_url, s3, f"{run.tenant}/{run.period}", senders, items, workers)
     changes = [_state_change(m, keys.get(m.document_id, "render failed: no output")) for m in planned]
     set_states(session, changes)
     failed = sum(1 for c in changes if c["state"] == "failed")
     return {"rendered": len(changes) - failed, "failed": failed}
+
+
+def _domain_value(row, party) -> BillingDocument | ServiceMessage:
+    if row.document_type in MESSAGE_CATEGORIES:
+        return ServiceMessage(row.id, row.invoice_id, row.document_type, row.data.get("subject", ""),
+                              row.data.get("body_markdown", ""), row.data.get("period", ""), party)
+    return document_from_row(row, party)
 
 
 def _state_change(message, result: dict[str, str] | str) -> dict[str, Any]:

@@ -31,10 +31,10 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
         rows.append(base | {"channel": msg.channel, "kind": msg.kind, "state": state, "reason": scrub(msg.reason),
                             "attempts": msg.attempts, "message_id": msg.id, "fallback_of": msg.fallback_of,
                             "not_before": msg.not_before.isoformat() if msg.not_before else None})
-    for q in quarantined(session, run.id, "invoices"):
+    for q in quarantined(session, run.id, "invoices") + quarantined(session, run.id, "messages"):
         where = f"{q.file} row {q.row_number}" + (f", field {q.field}" if q.field else "")
         rows.append({"document_id": q.record_key or f"{q.file}#row{q.row_number}", "customer_id": q.customer_id,
-                     "document_type": (q.raw or {}).get("document_type"), "batch": None, "decision": None,
+                     "document_type": (q.raw or {}).get("document_type") or (q.raw or {}).get("category"), "batch": None, "decision": None,
                      "channel": None, "kind": "primary", "not_before": None,
                      "state": "quarantined", "reason": f"{where}: {q.reason}", "attempts": 0,
                      "message_id": None, "fallback_of": None})
