@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from omnibill.cli import Period, Tenant, app
-from omnibill.model import BillingDocument
+from omnibill.model import MESSAGE_CATEGORIES, BillingDocument
 
 
 def _from_extract(source: str, tenant: str, period: str, customer: str) -> list[BillingDocument]:
@@ -29,7 +29,9 @@ def _from_ledger(tenant: str, period: str, customer: str) -> list[BillingDocumen
 
     run_ = wiring.run_of(tenant, period)
     with wiring.ledger().transaction() as session:
-        ids = session.scalars(select(Document.id).where(Document.run_id == run_.id, Document.customer_id == customer))
+        # Billing documents only: service and marketing messages have no invoice to preview.
+        ids = session.scalars(select(Document.id).where(Document.run_id == run_.id, Document.customer_id == customer,
+                                                        Document.document_type.not_in(MESSAGE_CATEGORIES)))
         rows = documents_with_customers(session, list(ids))
         return [document_from_row(d, party_from_json(c.data)) for d, c in rows.values()]
 
