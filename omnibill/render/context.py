@@ -34,13 +34,21 @@ def cents(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def vat_breakdown(lines: tuple[InvoiceLine, ...]) -> tuple[VatGroup, ...]:
-    """The lines grouped by VAT rate, highest rate first; VAT rounded once per rate."""
+def vat_breakdown(lines: tuple[InvoiceLine, ...], vat_total: Decimal | None = None) -> tuple[VatGroup, ...]:
+    """The lines grouped by VAT rate, highest rate first; VAT rounded once per rate.
+
+    With the document's `vat_total`, a difference of under one unit (the ERP rounded per line) is
+    carried into the highest taxed rate, as the UBL does, so every channel shows the same figures.
+    """
     bases: dict[Decimal, Decimal] = {}
     for line in lines:
         rate = Decimal(line.vat_rate).normalize()
         bases[rate] = bases.get(rate, Decimal(0)) + Decimal(line.line_amount)
-    return tuple(VatGroup(rate, cents(base), cents(base * rate / 100)) for rate, base in sorted(bases.items(), reverse=True))
+    groups = [VatGroup(rate, cents(base), cents(base * rate / 100)) for rate, base in sorted(bases.items(), reverse=True)]
+    gap = cents(Decimal(vat_total)) - sum((g.vat for g in groups), Decimal(0)) if vat_total is not None else 0
+    if gap and abs(gap) < 1 and groups and groups[0].rate > 0:
+        groups[0] = VatGroup(groups[0].rate, groups[0].basis, groups[0].vat + gap)
+    return tuple(groups)
 
 
 def group_iban(iban: str) -> str:
@@ -110,7 +118,7 @@ def build_view(doc: BillingDocument, sender: Sender, space: str = NBSP) -> dict[
         "rounding": doc.total_incl_vat - doc.total_excl_vat - doc.vat_amount,
         "account_label": account_label, "account": account, "iban": group_iban(sender.iban), "bic": sender.bic,
         "bankgiro": sender.bankgiro if doc.currency == "SEK" else None, "reference": doc.payment_reference,
-        "vat_groups": vat_breakdown(doc.lines), "address": address_lines(doc, sender),
+        "vat_groups": vat_breakdown(doc.lines, doc.vat_amount), "address": address_lines(doc, sender),
         "subject": one_line(subject), "fill": fill,
         "greeting": t["greeting"].format(name=one_line(doc.customer.name)),
         "intro": t[f"intro_{doc.document_type}"].format(**fill),

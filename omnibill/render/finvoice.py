@@ -107,7 +107,7 @@ def _details(root: etree._Element, doc: BillingDocument) -> None:
     _money(details, "InvoiceTotalVatExcludedAmount", doc.total_excl_vat, cur)
     _money(details, "InvoiceTotalVatAmount", doc.vat_amount, cur)
     _money(details, "InvoiceTotalVatIncludedAmount", doc.total_incl_vat, cur)
-    for group in vat_breakdown(doc.lines):
+    for group in vat_breakdown(doc.lines, doc.vat_amount):
         vat = _sub(details, "VatSpecificationDetails")
         _money(vat, "VatBaseAmount", group.basis, cur)
         _sub(vat, "VatRatePercent", f"{group.rate.normalize():f}".replace(".", ","))

@@ -106,7 +106,8 @@ def fit(text: str, font: str, size: float, width: float) -> str:
 def fit_size(text: str, font: str, size: float, width: float, smallest: float) -> float:
     """The largest font size up to size (and not below smallest) at which the text fits the width."""
     natural = string_width(text, font, size)
-    return size if natural <= width else max(smallest, size * width / natural)
+    # 2% slack: at the exact size, rounding in the width sum made fit() cut the last character.
+    return size if natural <= width else max(smallest, size * width / natural * 0.98)
 
 
 def draw_qr(c: Canvas, payload: str, x: float, y: float, side: float) -> None:
