@@ -64,8 +64,7 @@ def run(
     from config.settings import get_settings
 
     period = period or _this_month()
-    if not source:
-        raise typer.BadParameter("give the extract with --source DIR (make one with `omnibill demo-data`)")
+    _check_run_arguments(tenant, period, source)
     from flows.monthly_billing import RunIncomplete, monthly_billing_run
 
     if dry_run:
@@ -79,6 +78,26 @@ def run(
         summary, code = None, 3
     _print_after_run(tenant, period, get_settings(), summary)
     raise typer.Exit(code)
+
+
+def _check_run_arguments(tenant: str, period: str, source: str) -> None:
+    """Plain errors for plain mistakes, before a Prefect server is started for nothing."""
+    import re
+
+    from config.settings import get_settings
+    from config.tenant import TenantConfigError, load_tenant
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        raise typer.BadParameter(f"period must be YYYY-MM, got {period!r}", param_hint="--period")
+    if not source:
+        raise typer.BadParameter("give the extract with --source DIR (make one with `omnibill demo-data`)",
+                                 param_hint="--source")
+    if "://" not in source and not Path(source).is_dir():
+        raise typer.BadParameter(f"no extract folder at {source}", param_hint="--source")
+    try:
+        load_tenant(tenant, get_settings().tenants_dir)
+    except TenantConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tenant") from exc
 
 
 def _print_after_run(tenant: str, period: str, settings, summary) -> None:
@@ -105,6 +124,7 @@ def status(tenant: Tenant = "demo", period: Period = "",
            ) -> None:
     """Counts per channel and state for a run; with --json, every document and channel tried."""
     from omnibill import wiring
+    from omnibill.model import MESSAGE_CATEGORIES
     from omnibill.status import status_counts, status_rows
 
     run_ = run_or_exit(tenant, period or _this_month())
@@ -115,10 +135,12 @@ def status(tenant: Tenant = "demo", period: Period = "",
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
         return
-    typer.echo(f"{tenant} {period}: {len({r['document_id'] for r in rows})} documents, run {run_.status}, "
+    invoices = sum(1 for r in rows if r.get("kind", "primary") == "primary" and r["document_type"] not in
+                   MESSAGE_CATEGORIES and (r["fallback_of"] is None))
+    typer.echo(f"{tenant} {period}: {invoices} invoice rows, run {run_.status}, "
                f"executed {run_.executions} time(s)")
     for (channel, state), n in sorted(status_counts(rows).items()):
-        typer.echo(f"  {channel:<10} {state:<12} {n:>8}")
+        typer.echo(f"  {channel:<20} {state:<12} {n:>8}")
 
 
 @app.command()

@@ -86,7 +86,7 @@ body { margin: 0; font: 14px/1.4 system-ui, Arial, sans-serif; background: #e9ec
 header.top { padding: 14px 20px; background: #1f2933; color: #fff; }
 header.top h1 { margin: 0; font-size: 18px; } header.top p { margin: 4px 0 0; color: #cbd2d9; }
 .doc { padding: 12px 20px 24px; } .doc > h2 { margin: 8px 0 12px; font-size: 16px; }
-.row { display: flex; gap: 14px; align-items: flex-start; overflow-x: auto; padding-bottom: 8px; }
+.row { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; padding-bottom: 8px; }
 .panel { flex: 0 0 auto; width: 620px; background: #fff; border-radius: 8px; padding: 10px 12px;
   box-shadow: 0 1px 3px rgba(0,0,0,.15); }
 .panel h2 { margin: 0 0 6px; font-size: 14px; text-transform: uppercase; letter-spacing: .04em; color: #52606d; }

@@ -21,7 +21,8 @@ def collect_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -
             report = reports[m.id]
             delivered = report.status in ("delivered", "printed")
             changes.append({"id": m.id, "from_state": m.state, "state": "delivered" if delivered else "failed",
-                            "permanent": not delivered, "reason": scrub(report.detail) or f"receipt: {report.status}"})
+                            "permanent": not delivered, "reason": f"delivery report: {report.status}"
+                            + (f" ({scrub(report.detail)})" if report.detail else "")})
             stored.append({"message_id": m.id, "status": report.status, "detail": scrub(report.detail)})
         set_states(session, changes)
         add_receipts(session, stored)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Document, Message
 from omnibill.ledger.repository import quarantined
+from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.privacy import scrub
 
 
@@ -30,7 +31,8 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
         state = msg.state if msg.state != "failed" else ("rejected" if msg.permanent else "failed")
         rows.append(base | {"channel": msg.channel, "kind": msg.kind, "state": state, "reason": scrub(msg.reason),
                             "attempts": msg.attempts, "message_id": msg.id, "fallback_of": msg.fallback_of,
-                            "not_before": msg.not_before.isoformat() if msg.not_before else None})
+                            "not_before": msg.not_before.isoformat() if msg.not_before else None,
+                            "files": msg.content or {}})
     for q in quarantined(session, run.id, "invoices") + quarantined(session, run.id, "messages"):
         where = f"{q.file} row {q.row_number}" + (f", field {q.field}" if q.field else "")
         rows.append({"document_id": q.record_key or f"{q.file}#row{q.row_number}", "customer_id": q.customer_id,
@@ -42,5 +44,11 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
 
 
 def status_counts(rows: list[dict[str, Any]]) -> Counter:
-    """Rows counted per (channel, state)."""
-    return Counter((r["channel"] or "-", r["state"]) for r in rows)
+    """Rows counted per (channel, state); companion notices and service/marketing messages apart."""
+    def label(r: dict[str, Any]) -> str:
+        if r.get("kind", "primary") != "primary":
+            return f"{r['channel']} ({r['kind']})"
+        if r["document_type"] in MESSAGE_CATEGORIES:
+            return f"{r['channel'] or '-'} ({r['document_type']})"
+        return r["channel"] or "-"
+    return Counter((label(r), r["state"]) for r in rows)

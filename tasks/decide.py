@@ -27,5 +27,6 @@ def fallbacks(tenant: str, period: str) -> int:
         planned = plan_fallbacks(session, run, messages_without_fallback(session, run.id),
                                  wiring.tenant_rules(tenant))
     if planned:
-        get_run_logger().info("planned %d fallback messages", planned)
+        get_run_logger().info("planned or released %d messages (fallbacks, companion notices, scheduled ones due)",
+                              planned)
     return planned

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,9 +19,9 @@ def server_env(host: str, port: int) -> dict[str, str]:
 
 
 def start_server_foreground(env: dict[str, str], host: str, port: int) -> int:
-    """Run `prefect server start` until it exits; returns its exit code."""
-    prefect = Path(sys.executable).with_name("prefect")
-    try:
-        return subprocess.call([str(prefect), "server", "start", "--host", host, "--port", str(port)], env=env)
-    except KeyboardInterrupt:
-        return 0
+    """Become `prefect server start` (exec): a SIGTERM to this process then stops the server itself."""
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(prefect, [prefect, "server", "start", "--host", host, "--port", str(port)], env)
+    return 0  # not reached
