@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnibill.decide.texts import CHANNEL_WORDS, describe_steps
-from omnibill.ledger.models import BillingRun, Customer, Document, Message
+from omnibill.ledger.models import BillingRun, Customer, Document, Message, QuarantinedRow
 from omnibill.privacy import mask_email, mask_tail, scrub
 
 
@@ -24,9 +25,14 @@ def explain_customer(session: Session, run: BillingRun, customer_id: str) -> dic
         stmt = select(Message).where(Message.document_id.in_([d.id for d in docs])).order_by(Message.created_at)
         for m in session.scalars(stmt):
             messages.setdefault(m.document_id, []).append(m)
-    return {"tenant": run.tenant, "period": run.period, "customer_id": customer_id,
-            "contact": _masked_contact(customer.data if customer else {}),
-            "documents": [_document(d, messages.get(d.id, [])) for d in docs]}
+    held = session.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run.id,
+                                                        QuarantinedRow.customer_id == customer_id)
+                           .order_by(QuarantinedRow.table_name, QuarantinedRow.row_number))
+    return {"tenant": run.tenant, "period": run.period, "customer_id": customer_id, "known": customer is not None,
+            "contact": _masked_contact(customer.data if customer else {}) if customer else {},
+            "documents": [_document(d, messages.get(d.id, [])) for d in docs],
+            "quarantined": [{"table": q.table_name, "record": q.record_key, "where": f"{q.file} row {q.row_number}",
+                             "field": q.field, "reason": scrub(q.reason)} for q in held]}
 
 
 def _document(doc: Document, messages: list[Message]) -> dict[str, Any]:
@@ -53,11 +59,23 @@ def _masked_contact(data: dict[str, Any]) -> dict[str, str]:
 def render_text(explained: dict[str, Any]) -> str:
     """The explanation as plain text for the terminal."""
     c = explained["contact"]
-    lines = [f"Customer {explained['customer_id']} ({c.get('customer_type') or '?'}, {c.get('country') or '?'}) "
-             f"in {explained['tenant']} {explained['period']}",
-             "  contact: " + ", ".join(f"{k} {v}" for k, v in c.items()
-                                       if v and k not in ("customer_type", "country"))]
-    if not explained["documents"]:
+    if not explained.get("known", True):
+        lines = [f"Customer {explained['customer_id']} is not among the valid customers of "
+                 f"{explained['tenant']} {explained['period']}"]
+    else:
+        lines = [f"Customer {explained['customer_id']} ({c.get('customer_type') or '?'}, {c.get('country') or '?'}) "
+                 f"in {explained['tenant']} {explained['period']}",
+                 "  contact: " + ", ".join(f"{k} {v}" for k, v in c.items()
+                                           if v and k not in ("customer_type", "country"))]
+    held = explained.get("quarantined", [])
+    for q in (q for q in held if q["table"] in ("customers", "invoices", "messages")):
+        lines.append(f"  quarantined {q['table']} row {q['record'] or ''} ({q['where']}"
+                     f"{', field ' + q['field'] if q['field'] else ''}): {q['reason']}")
+    others = Counter(q["table"] for q in held if q["table"] not in ("customers", "invoices", "messages"))
+    if others:
+        lines.append("  also quarantined: " + ", ".join(f"{n} {t} rows" for t, n in sorted(others.items()))
+                     + " (see --json)")
+    if not explained["documents"] and not explained.get("quarantined"):
         lines.append("  no documents for this customer in this run")
     for d in explained["documents"]:
         chosen = CHANNEL_WORDS.get(d["decision"] or "", "no channel") if d["decision"] != "none" else "no channel"

@@ -50,9 +50,13 @@ def epc_payload(doc: BillingDocument, sender: Sender) -> str | None:
 
 
 def usingqr_payload(doc: BillingDocument, sender: Sender) -> str | None:
-    """The usingQR JSON (Swedish invoice QR) for a non-EUR document with something to pay."""
+    """The usingQR JSON (Swedish invoice QR) for a SEK document with something to pay.
+
+    Danish and Norwegian banking apps have no common invoice QR: for DKK and NOK none is printed
+    rather than a Swedish one they cannot read (the FIK line / KID is what those customers pay with).
+    """
     amount = _payable(doc)
-    if doc.currency == "EUR" or amount is None:
+    if doc.currency != "SEK" or amount is None:
         return None
     data: dict[str, object] = {
         "uqr": 1, "tp": 1, "nme": sender.name, "cc": sender.country, "cid": sender.org_number,

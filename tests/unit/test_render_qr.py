@@ -25,9 +25,10 @@ def test_usingqr_payload_for_sek_pays_to_bankgiro() -> None:
     assert data["due"] == 2116.66
 
 
-def test_usingqr_payload_for_nok_pays_to_iban() -> None:
-    data = json.loads(payment_qr_payload(doc_from(utility_lines(), currency="NOK"), demo_sender()))
-    assert (data["pt"], data["acc"], data["bc"]) == ("IBAN", "SE4550000000058398257466", "ESSESESS")
+def test_no_swedish_qr_for_danish_or_norwegian_kroner() -> None:
+    # No common invoice QR is read by Danish or Norwegian banking apps: print none rather than a Swedish one.
+    for currency in ("NOK", "DKK"):
+        assert payment_qr_payload(doc_from(utility_lines(), currency=currency), demo_sender()) is None
 
 
 def test_nothing_to_pay_means_no_qr() -> None:
