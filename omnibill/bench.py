@@ -18,6 +18,11 @@ from pathlib import Path
 
 
 def _peak_mb() -> tuple[float, float]:
+    from omnibill import rendering
+
+    if rendering._pool is not None:  # children count only once they have exited
+        rendering._pool.shutdown(wait=True)
+        rendering._pool = None
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return own, children
