@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formataddr, formatdate
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    TransientError)
@@ -20,7 +20,8 @@ def message_id_header(message_id: str) -> str:
 def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
     """The MIME message: text part, optional HTML alternative, then attachments."""
     mail = EmailMessage()
-    mail["From"] = sender
+    name = message.metadata.get("from_name")
+    mail["From"] = formataddr((name, sender)) if name else sender
     mail["To"] = message.recipient
     mail["Subject"] = message.subject
     mail["Date"] = formatdate(usegmt=True)

@@ -41,6 +41,7 @@ def render_outputs(doc: BillingDocument | ServiceMessage, sender: Sender,
         if "email" in channels:
             files["html"] = ("email.html", mail.html.encode(), "text/html; charset=utf-8")
             files["text"] = ("email.txt", mail.text.encode(), "text/plain; charset=utf-8")
+            files["headers"] = _headers(mail, sender)
     if channels & {"email", "sms"}:  # the page the e-mail's and the SMS's link opens
         files["document"] = ("document.html", render.render_html_document(doc, sender).encode(), "text/html; charset=utf-8")
     if "sms" in channels:
@@ -65,11 +66,15 @@ def service_outputs(msg: ServiceMessage, sender: Sender, channels: set[str]) -> 
         if "email" in channels:
             files["html"] = ("email.html", mail.html.encode(), "text/html; charset=utf-8")
             files["text"] = ("email.txt", mail.text.encode(), "text/plain; charset=utf-8")
-            if mail.headers:
-                files["headers"] = ("headers.json", json.dumps(mail.headers).encode(), "application/json")
+            files["headers"] = _headers(mail, sender)
     if channels & {"sms", "push"}:
         files["sms"] = ("sms.txt", render_service_sms(msg, sender).encode(), "text/plain; charset=utf-8")
     return files
+
+
+def _headers(mail, sender: Sender) -> tuple[str, bytes, str]:
+    """Extra e-mail headers for the adapter: the sending company's name for From, List-Unsubscribe."""
+    return ("headers.json", json.dumps({"from_name": sender.name, **mail.headers}).encode(), "application/json")
 
 
 def render_chunk(store_url: str, s3: S3Settings, prefix: str, senders: dict[str, Sender],

@@ -66,3 +66,14 @@ def test_marketing_follows_consent_and_the_cap_holds_across_runs(prefect_harness
     assert mail["List-Unsubscribe"].startswith("<https://")
     html = mail.get_body(("html",)).get_content()
     assert "<em>12 months</em>" in html and "<b>now</b>" not in html  # Markdown formats; ERP markup is escaped
+
+
+def test_mail_comes_from_the_customers_group_company(prefect_harness, omnibill_env, sandbox, tmp_path):
+    _run_cli("run", "--tenant", "demo", "--period", "2026-11", "--source", str(_extract(tmp_path / "x", "2026-11")))
+    box = SandboxLedger(omnibill_env / "sandbox")
+    mails = box.list("email")
+    assert mails
+    for received in mails:
+        mail = email.message_from_bytes((omnibill_env / "sandbox" / received.path).read_bytes(),
+                                        policy=email.policy.default)
+        assert mail["From"].addresses[0].display_name == "Nordvatten Energi AB"  # the SE company: SE customers
