@@ -13,6 +13,7 @@ from pydantic import Field
 
 from flows.stages import RunIncomplete, collect_receipts, render_and_dispatch
 from omnibill import wiring
+from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
 from omnibill.ops.periods import previous_month
@@ -24,8 +25,8 @@ from tasks.render import render
 
 __all__ = ["RunIncomplete", "monthly_billing_run"]
 
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-PERIOD_OR_EMPTY = r"^(\d{4}-(0[1-9]|1[0-2]))?$"
+PERIOD = re.compile(f"^{PERIOD_PATTERN}$")
+PERIOD_OR_EMPTY = f"^({PERIOD_PATTERN})?$"
 
 
 def _run_name() -> str:

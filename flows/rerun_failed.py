@@ -10,6 +10,7 @@ from pydantic import Field
 
 from flows.stages import RunIncomplete, collect_receipts, invoice_rows_of, render_and_dispatch
 from omnibill import wiring
+from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
 from omnibill.sandbox_control import sandbox_for_run
@@ -29,7 +30,7 @@ def _run_name() -> str:
 @flow(name="rerun-failed", flow_run_name=_run_name, log_prints=False)
 def rerun_failed(
     tenant: str,
-    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    period: Annotated[str, Field(pattern=f"^{PERIOD_PATTERN}$")],
     channel: str | None = None,
     batch: Annotated[int | None, Field(ge=0)] = None,
 ) -> dict:

@@ -7,11 +7,10 @@ from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
 from omnibill import wiring
-from omnibill.ledger.repository import batch_numbers, channel_batches
+from omnibill.ledger.repository import DISPATCHABLE_STATES, batch_numbers, channel_batches
 from omnibill.ops import events
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import missing_limits
-from omnibill.ops.periods import previous_month  # noqa: F401  (re-exported for the flows)
 from omnibill.ops.queries import failed_transient
 from tasks.decide import fallbacks
 from tasks.dispatch import dispatch, receipts
@@ -54,7 +53,7 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         wait([render.submit(tenant, period, b, total) for b in batches])
         progress.at(50 if round_no == 0 else progress.percent)
         with wiring.ledger().transaction() as session:
-            pairs = [(c, b) for c, b in channel_batches(session, run.id, ("rendered", "sending", "failed"))
+            pairs = [(c, b) for c, b in channel_batches(session, run.id, DISPATCHABLE_STATES)
                      if channel in (None, c) and batch in (None, b)]
         failed = _dispatch_all(tenant, period, sender, pairs, total, progress if round_no == 0 else None)
         if not fallbacks(tenant, period):

@@ -86,8 +86,9 @@ def _check_run_arguments(tenant: str, period: str, source: str) -> None:
 
     from config.settings import get_settings
     from config.tenant import TenantConfigError, load_tenant
+    from omnibill.model import PERIOD_PATTERN
 
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+    if not re.fullmatch(PERIOD_PATTERN, period):
         raise typer.BadParameter(f"period must be YYYY-MM, got {period!r}", param_hint="--period")
     if not source:
         raise typer.BadParameter("give the extract with --source DIR (make one with `omnibill demo-data`)",

@@ -12,13 +12,12 @@ from omnibill.decide.reachability import normalise_email, normalise_mobile
 from omnibill.ledger.codec import party_from_json
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun, Message
-from omnibill.ledger.repository import (documents_with_customers, finish_attempts, messages_in, set_states,
-                                        start_attempts)
+from omnibill.ledger.repository import (DISPATCHABLE_STATES, documents_with_customers, finish_attempts,
+                                        messages_in, set_states, start_attempts)
 from omnibill.model import Party
 from omnibill.privacy import scrub
 from omnibill.store import ObjectStore
 
-DISPATCHABLE = ("rendered", "sending", "failed")
 
 
 class BatchHadTransientFailures(TransientError):
@@ -29,7 +28,7 @@ def dispatch_batch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int,
                    store: ObjectStore) -> Counter:
     """Send every not-yet-sent message of one channel's batch; raise when some failed transiently."""
     with ledger.transaction() as session:
-        pending = messages_in(session, run.id, states=DISPATCHABLE, batch_no=batch_no, channel=channel)
+        pending = messages_in(session, run.id, states=DISPATCHABLE_STATES, batch_no=batch_no, channel=channel)
         docs = documents_with_customers(session, {m.document_id for m in pending})
     outcome: Counter = Counter()
     for start in range(0, len(pending), adapter.max_batch):

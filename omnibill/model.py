@@ -11,6 +11,7 @@ from typing import Literal
 Channel = Literal["print", "email", "sms", "einvoice", "mailbox", "push"]
 CHANNELS: tuple[str, ...] = ("einvoice", "mailbox", "email", "sms", "push", "print")
 DocumentType = Literal["invoice", "credit_note", "reminder"]
+PERIOD_PATTERN = r"\d{4}-(?:0[1-9]|1[0-2])"  # a billing period, YYYY-MM
 MESSAGE_CATEGORIES = ("marketing", "service")  # the extract's non-billing messages, stored as documents of these types
 LANGUAGES = ("sv", "fi", "da", "nb", "en")
 COUNTRY_LANGUAGE = {"SE": "sv", "FI": "fi", "DK": "da", "NO": "nb"}

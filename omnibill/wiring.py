@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
+from pathlib import Path
 
 from channel_adapters.base import ChannelAdapter
 from config.settings import Settings, get_settings
@@ -41,8 +43,16 @@ def document_store(settings: Settings | None = None) -> ObjectStore:
 
 
 def tenant_rules(tenant: str, settings: Settings | None = None) -> TenantRules:
-    """The validated rule file of a tenant."""
-    return load_tenant(tenant, (settings or get_settings()).tenants_dir)
+    """The validated rule file of a tenant, parsed once per process until the file changes."""
+    folder = Path((settings or get_settings()).tenants_dir)
+    path = folder / f"{tenant}.toml"
+    return _rules(tenant, str(folder), path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+@lru_cache(maxsize=32)
+def _rules(tenant: str, folder: str, _mtime_ns: int) -> TenantRules:
+    # Every decide and render task asks for the rules; the mtime in the key picks up an edited file.
+    return load_tenant(tenant, Path(folder))
 
 
 def adapter(channel: str, settings: Settings | None = None) -> ChannelAdapter:

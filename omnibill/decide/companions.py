@@ -23,6 +23,10 @@ def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime
         return 0
     found = documents_with_customers(session, {m.document_id for m, _ in held})
     changes, released = [], 0
+    if held and store is None:  # one store (and S3 client) for every notice released here
+        from omnibill import wiring
+
+        store = wiring.document_store()
     for message, primaries in held:
         doc, customer = found[message.document_id]
         after = set(rules.categories[doc.document_type].companion.after) \
@@ -43,10 +47,6 @@ def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime
 
 
 def _store_notice(store, run: BillingRun, doc, party, channel: str, primary: str, rules: TenantRules) -> dict:
-    if store is None:
-        from omnibill import wiring
-
-        store = wiring.document_store()
     text, subject = notice(party.language, rules.to_sender(party.country).name, doc.invoice_id, primary)
     prefix = f"{run.tenant}/{run.period}/{doc.id}/notice-{channel}"
     if channel == "sms":

@@ -11,16 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Document, Message, Suppression
-from omnibill.ledger.repository import insert_ignore, set_states
+from omnibill.ledger.repository import chunks, insert_ignore, set_states
 from omnibill.model import stable_id
 
 SENT = ("sent", "delivered")
 LIVE = ("planned", "scheduled", "rendered", "sending", "sent", "delivered", "failed")
-
-
-def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 def primary_counts(session: Session, run: BillingRun, customer_ids: Sequence[str], windows: dict[str, datetime],
@@ -31,7 +26,7 @@ def primary_counts(session: Session, run: BillingRun, customer_ids: Sequence[str
     primary message that is not cancelled or failed permanently (it is or will be sent).
     """
     rows: list[tuple[str, str, str, datetime | None, bool]] = []
-    for chunk in _chunks(list(customer_ids)):
+    for chunk in chunks(list(customer_ids)):
         stmt = (select(Document.customer_id, Document.document_type, Message.run_id, Message.updated_at,
                        Message.state, Message.permanent)
                 .join(Message, Message.document_id == Document.id)
@@ -58,7 +53,7 @@ def suppressed_hashes(session: Session, tenant: str, hashes: Iterable[str]) -> d
     """Address hashes that bounced in this tenant's earlier messages, with the date they were suppressed."""
     wanted = sorted({h for h in hashes if h})
     found: dict[str, str] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         stmt = select(Suppression.address_hash, Suppression.created_at).where(
             Suppression.tenant == tenant, Suppression.address_hash.in_(chunk))
         found.update({h: at.strftime("%d %b %Y") for h, at in session.execute(stmt)})
@@ -82,7 +77,7 @@ def is_address_failure(reason: str | None) -> bool:
 def primary_channels_tried(session: Session, document_ids: Sequence[str]) -> dict[str, set[str]]:
     """Channels each document already has primary messages in."""
     tried: dict[str, set[str]] = {}
-    for chunk in _chunks(list(document_ids)):
+    for chunk in chunks(list(document_ids)):
         stmt = select(Message.document_id, Message.channel).where(Message.document_id.in_(chunk),
                                                                    Message.kind == "primary")
         for doc_id, channel in session.execute(stmt):
@@ -106,7 +101,7 @@ def held_companions(session: Session, run_id: str) -> list[tuple[Message, list[M
     stmt = select(Message).where(Message.run_id == run_id, Message.kind == "companion", Message.state == "held")
     held = list(session.scalars(stmt))
     primaries: dict[str, list[Message]] = {}
-    for chunk in _chunks([m.document_id for m in held]):
+    for chunk in chunks([m.document_id for m in held]):
         for m in session.scalars(select(Message).where(Message.document_id.in_(chunk), Message.kind == "primary")):
             primaries.setdefault(m.document_id, []).append(m)
     return [(notice, primaries.get(notice.document_id, [])) for notice in held]

@@ -9,12 +9,13 @@ import pyarrow.compute as pc
 
 from omnibill.extract.readers import RawTable
 from omnibill.extract.results import QuarantineEntry
+from omnibill.model import PERIOD_PATTERN
 
 MONEY = r"[+-]?\d+(?:\.\d{1,2})?"
 DECIMAL = r"[+-]?\d+(?:\.\d+)?"
 INTEGER = r"\d+"
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
-MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
+MONTH = PERIOD_PATTERN
 
 
 class Findings:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,8 +14,19 @@ from omnibill.ledger.models import (BillingRun, Customer, DispatchAttempt, Docum
                                     QuarantinedRow, Receipt)
 from omnibill.model import stable_id
 
-PENDING_STATES = ("planned", "rendered", "sending")
+# What dispatch (and a rerun) picks up: rendered, left in flight by a crash, or failed transiently.
 DISPATCHABLE_STATES = ("rendered", "sending", "failed")
+
+
+def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """Slices of at most `size` values: keeps IN lists and multi-row inserts under driver limits."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def not_permanently_failed():
+    """SQL condition: the message is not one that failed permanently (a transient failure still counts)."""
+    return ~((Message.state == "failed") & Message.permanent)
 
 
 def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]], chunk: int = 500) -> None:
@@ -24,8 +35,8 @@ def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]],
         return
     dialect = session.get_bind().dialect.name
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), chunk):
-        session.execute(make(model).on_conflict_do_nothing(), list(rows[start:start + chunk]))
+    for part in chunks(rows, chunk):
+        session.execute(make(model).on_conflict_do_nothing(), list(part))
 
 
 def open_run(session: Session, tenant: str, period: str, source: str) -> BillingRun:
@@ -66,10 +77,10 @@ def documents_with_customers(session: Session, document_ids: Iterable[str]) -> d
     """Documents by id, with their customers."""
     ids = list(document_ids)
     found: dict[str, tuple[Document, Customer]] = {}
-    for start in range(0, len(ids), 500):
+    for part in chunks(ids):
         stmt = (select(Document, Customer)
                 .join(Customer, (Customer.run_id == Document.run_id) & (Customer.customer_id == Document.customer_id))
-                .where(Document.id.in_(ids[start:start + 500])))
+                .where(Document.id.in_(part)))
         found.update({d.id: (d, c) for d, c in session.execute(stmt)})
     return found
 
@@ -83,7 +94,7 @@ def messages_in(session: Session, run_id: str, *, states: Sequence[str], batch_n
     if channel is not None:
         stmt = stmt.where(Message.channel == channel)
     if transient_only:
-        stmt = stmt.where(~((Message.state == "failed") & Message.permanent))
+        stmt = stmt.where(not_permanently_failed())
     return list(session.scalars(stmt.order_by(Message.id)))
 
 
@@ -91,7 +102,7 @@ def channel_batches(session: Session, run_id: str, states: Sequence[str]) -> lis
     """(channel, batch) pairs that have messages in the given states (transient failures only)."""
     stmt = (select(Message.channel, Message.batch_no)
             .where(Message.run_id == run_id, Message.state.in_(states),
-                   ~((Message.state == "failed") & Message.permanent))
+                   not_permanently_failed())
             .distinct())
     return sorted((c, b) for c, b in session.execute(stmt))
 
@@ -153,20 +164,6 @@ def add_receipts(session: Session, receipts: Sequence[dict[str, Any]]) -> None:
         session.execute(Receipt.__table__.insert(), list(receipts))
 
 
-def channels_tried(session: Session, document_id: str) -> list[str]:
-    """Channels a document already has messages in."""
-    return list(session.scalars(select(Message.channel).where(Message.document_id == document_id)))
-
-
-def count_by_channel_state(session: Session, run_id: str) -> list[tuple[str, str, bool, int, Any]]:
-    """(channel, state, permanent, messages, amount) for a run's messages."""
-    stmt = (select(Message.channel, Message.state, Message.permanent, func.count(), func.sum(Document.total_incl_vat))
-            .join(Document, Document.id == Message.document_id)
-            .where(Message.run_id == run_id)
-            .group_by(Message.channel, Message.state, Message.permanent))
-    return [tuple(r) for r in session.execute(stmt)]
-
-
 def quarantined(session: Session, run_id: str, table: str | None = None) -> list[QuarantinedRow]:
     """Quarantined extract rows of a run."""
     stmt = select(QuarantinedRow).where(QuarantinedRow.run_id == run_id)
@@ -187,6 +184,6 @@ def messages_by_ids(session: Session, ids: Iterable[str]) -> list[Message]:
     """Messages by id (unknown ids ignored)."""
     ids = list(ids)
     found: list[Message] = []
-    for start in range(0, len(ids), 500):
-        found.extend(session.scalars(select(Message).where(Message.id.in_(ids[start:start + 500]))))
+    for part in chunks(ids):
+        found.extend(session.scalars(select(Message).where(Message.id.in_(part))))
     return found

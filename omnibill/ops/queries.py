@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import Document, Message
+from omnibill.ledger.repository import DISPATCHABLE_STATES, not_permanently_failed
 from omnibill.privacy import scrub
 
 # What a real run would send: pending states and transient failures. Held companion notices
@@ -32,7 +33,7 @@ def failed_transient(session: Session, run_id: str, channel: str, batch_no: int)
     """Messages of one channel's batch still failed transiently (or left pending)."""
     stmt = select(func.count()).select_from(Message).where(
         Message.run_id == run_id, Message.channel == channel, Message.batch_no == batch_no,
-        Message.state.in_(("failed", "sending", "rendered")), ~((Message.state == "failed") & Message.permanent))
+        Message.state.in_(DISPATCHABLE_STATES), not_permanently_failed())
     return session.scalar(stmt) or 0
 
 
@@ -40,7 +41,7 @@ def forecast(session: Session, run_id: str) -> list[dict[str, Any]]:
     """Channel mix and cost of the messages a run would send (not failed permanently, not sent yet)."""
     stmt = (select(Message.channel, func.count(), func.sum(Message.cost))
             .where(Message.run_id == run_id, Message.state.in_(TO_SEND),
-                   ~((Message.state == "failed") & Message.permanent))
+                   not_permanently_failed())
             .group_by(Message.channel).order_by(Message.channel))
     rows = [(c, n, Decimal(cost or 0)) for c, n, cost in session.execute(stmt)]
     total = sum(n for _, n, _ in rows) or 1
