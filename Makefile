@@ -40,6 +40,7 @@ fonts:
 install: $(STAMP) ## Create .venv and install omnibill with its test tools
 
 run: install ## Make a demo extract of $(CUSTOMERS) customers and run the monthly flow for $(TENANT) $(PERIOD)
+	$(BIN)/omnibill db upgrade
 	$(BIN)/omnibill demo-data --customers $(CUSTOMERS) --period $(PERIOD) --out $(EXTRACT)
 	$(BIN)/omnibill run --tenant $(TENANT) --period $(PERIOD) --source $(EXTRACT)
 
@@ -47,7 +48,7 @@ test: install ## Run the whole test suite (unit, adapters, integration on SQLite
 	$(BIN)/python -m pytest
 
 bench: install ## Benchmark a run end to end: documents/s per stage and peak memory
-	$(BIN)/python -m omnibill.bench --customers $(CUSTOMERS)
+	$(BIN)/python -m bench.run --customers $(CUSTOMERS)
 
 sandbox: install ## Run the local sandbox providers in the foreground
 	$(BIN)/omnibill sandbox

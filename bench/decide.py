@@ -1,4 +1,4 @@
-"""Decide throughput: `python -m omnibill.decide.bench [--documents N]` on synthetic Nordic customers."""
+"""Decide throughput: `python -m bench.decide [--documents N]` on synthetic Nordic customers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from omnibill.decide.engine import decide_frame
 from omnibill.decide.frames import customers_frame
 from omnibill.decide.reachability import reach_frame
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 COUNTRIES = np.array(["SE", "FI", "DK", "NO"])
 MOBILE = {"SE": "+4670{:07d}", "FI": "+35840{:07d}", "DK": "+4520{:06d}", "NO": "+4790{:06d}"}
 POSTAL = {"SE": "111 22", "FI": "00100", "DK": "1620", "NO": "0154"}
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     n_customers = max(1, int(args.documents / args.documents_per_customer))
     customers = synthetic_customers(n_customers)
     t = time.perf_counter()
-    reach = reach_frame(customers, "bench")
+    reach = reach_frame(customers, b"bench")
     reach_s = time.perf_counter() - t
     rng = np.random.default_rng(3)
     owner = np.sort(rng.integers(0, n_customers, args.documents))

@@ -1,4 +1,4 @@
-"""Render throughput: `python -m omnibill.render.bench --n 500` prints documents/s and bytes per document per output."""
+"""Render throughput: `python -m bench.render --n 500` prints documents/s and bytes per document per output."""
 
 from __future__ import annotations
 
@@ -9,24 +9,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from omnibill.model import BillingDocument, ConsumptionPoint, InvoiceLine, Party, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument, ConsumptionPoint, InvoiceLine, Party
 from omnibill.render import render_email, render_finvoice, render_html_document, render_pdf, render_sms, render_ubl
-from omnibill.render.print_stream import render_print_stream
 
 D = Decimal
 
 
 def bench_sender(country: str | None = None) -> Sender:
-    """The demo tenant's sender (falls back to an inline copy outside the repository)."""
-    try:
-        from config.tenant import load_tenant
+    """The demo tenant's sender."""
+    from config.tenant import load_tenant
 
-        return load_tenant("demo", Path(__file__).resolve().parents[2] / "config" / "tenants").to_sender(country)
-    except Exception:  # noqa: BLE001 - the benchmark must run from an installed package too
-        return Sender(name="Nordvatten Energi AB", org_number="5567321707", vat_id="SE556732170701", country="SE",
-                      street="Kungsgatan 12", postal_code="111 43", city="Stockholm", email="kund@nordvatten.example",
-                      phone="+46 8 123 456 00", iban="SE4550000000058398257466", bic="ESSESESS",
-                      peppol_id="0007:5567321707", bankgiro="5050-1055")
+    return load_tenant("demo", Path(__file__).resolve().parents[1] / "config" / "tenants").to_sender(country)
 
 
 def bench_document(i: int, n_lines: int) -> BillingDocument:
@@ -73,14 +67,6 @@ def finvoice_documents(docs: list[BillingDocument]) -> list[BillingDocument]:
             for d in docs]
 
 
-def _stream(docs: list[BillingDocument], sender: Sender, size: int = 100) -> tuple[float, float, float]:
-    render_print_stream(docs[:2], lambda d: sender)
-    total, start, cpu = 0, time.perf_counter(), time.process_time()
-    for i in range(0, len(docs), size):
-        total += len(render_print_stream(docs[i : i + size], lambda d: sender)[0])
-    return len(docs) / (time.perf_counter() - start), len(docs) / (time.process_time() - cpu), total / len(docs)
-
-
 def _pdf_chunk(args: tuple[int, int, int]) -> int:
     start, n, n_lines = args
     sender = bench_sender()
@@ -117,8 +103,6 @@ def main(argv: list[str] | None = None) -> None:
     for name, render, batch, who in outputs:
         rate, cpu_rate, size = measure(render, batch, who)
         print(f"{name:36s} {rate:9.1f}  {cpu_rate:9.1f}  {size:9.0f}")
-    rate, cpu_rate, size = _stream(docs, sender)
-    print(f"{'PDF print stream (100 per PDF)':36s} {rate:9.1f}  {cpu_rate:9.1f}  {size:9.0f}")
     workers, rate = all_cores(args.n, args.lines)
     print(f"{f'PDF, {workers} processes (every core)':36s} {rate:9.1f}")
 

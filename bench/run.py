@@ -1,6 +1,6 @@
 """Benchmark: N customers end to end, documents/s per stage and peak memory.
 
-    python -m omnibill.bench --customers 10000 [--flow]
+    python -m bench.run --customers 10000 [--flow]
 
 Runs each stage's plain function in order against a fresh ledger and sandbox (no Prefect
 overhead), then, with --flow, the same extract again through the Prefect flow as a whole.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def _peak_mb() -> tuple[float, float]:
-    from omnibill import rendering
+    from omnibill.render import stage as rendering
 
     if rendering._pool is not None:  # children count only once they have exited
         rendering._pool.shutdown(wait=True)
@@ -35,50 +35,42 @@ def _configure(workdir: Path) -> None:
 
 
 def run_stages(tenant: str, period: str, source: str) -> list[tuple[str, int, float]]:
-    """Run every stage once, timing each; returns (stage, documents, seconds)."""
+    """Run every stage's entry point once, timing each; returns (stage, documents, seconds)."""
     from omnibill import wiring
-    from omnibill.decide.plan import decide_batch
-    from omnibill.dispatching import BatchHadTransientFailures, dispatch_batch
-    from omnibill.extract import read_extract
-    from omnibill.ingest import store_extract
-    from omnibill.ledger.repository import channel_batches, open_run
-    from omnibill.reconcile import reconcile
-    from omnibill.rendering import render_batch
-    from omnibill.sandbox_control import sandbox_for_run
+    from omnibill.decide.stage import run_decide
+    from omnibill.dispatch.stage import BatchHadTransientFailures, batches_to_send, run_dispatch
+    from omnibill.extract.stage import run_extract
+    from omnibill.reconcile.stage import run_reconcile
+    from omnibill.render.stage import run_render
+    from omnibill.sandbox.autostart import sandbox_for_run
 
     settings, ledger, rules = wiring.get_settings(), wiring.ledger(), wiring.tenant_rules(tenant)
     timings: list[tuple[str, int, float]] = []
 
-    t = time.perf_counter()
-    extract = read_extract(source, tenant, period, s3=settings.s3)
-    with ledger.transaction() as s:
-        run = open_run(s, tenant, period, source)
-        summary = store_extract(s, run.id, extract, settings.batch_size)
-    docs = summary.documents
-    timings.append(("extract", summary.invoice_rows, time.perf_counter() - t))
-    del extract
-
-    t = time.perf_counter()
-    for b in summary.batches:
-        with ledger.transaction() as s:
-            decide_batch(s, run, b, rules)
-    timings.append(("decide", docs, time.perf_counter() - t))
-
-    t = time.perf_counter()
-    for b in summary.batches:
-        with ledger.transaction() as s:
-            render_batch(s, run, b, rules.senders_by_country(), settings.resolved_store_url(), settings.s3,
-                         settings.render_workers)
-    timings.append(("render", docs, time.perf_counter() - t))
-
-    with sandbox_for_run(settings):
+    with sandbox_for_run(settings):  # the mailbox usermatch answers the decide stage
         t = time.perf_counter()
-        with ledger.transaction() as s:
-            pairs = channel_batches(s, run.id, ("rendered",))
-        for channel, b in pairs:
+        summary = run_extract(ledger, tenant, period, source, batch_size=settings.batch_size, s3=settings.s3)
+        run = wiring.run_of(tenant, period)
+        docs = summary.documents
+        timings.append(("extract", summary.invoice_rows, time.perf_counter() - t))
+
+        t = time.perf_counter()
+        for b in summary.batches:
+            run_decide(ledger, run, b, rules, hash_key=wiring.hash_key(tenant), now=wiring.now())
+        timings.append(("decide", docs, time.perf_counter() - t))
+
+        t = time.perf_counter()
+        for b in summary.batches:
+            run_render(ledger, run, b, rules.senders_by_country(), settings.resolved_store_url(), settings.s3,
+                       settings.render_workers)
+        timings.append(("render", docs, time.perf_counter() - t))
+
+        t = time.perf_counter()
+        for channel, b in batches_to_send(ledger, run):
             adapter = wiring.adapter(channel)
             try:
-                dispatch_batch(ledger, run, channel, b, adapter, wiring.document_store())
+                run_dispatch(ledger, run, channel, b, adapter, wiring.document_store(), rules=rules,
+                             now=wiring.now())
             except BatchHadTransientFailures:
                 pass
             finally:
@@ -86,8 +78,7 @@ def run_stages(tenant: str, period: str, source: str) -> list[tuple[str, int, fl
         timings.append(("dispatch", docs, time.perf_counter() - t))
 
     t = time.perf_counter()
-    with ledger.transaction() as s:
-        rec = reconcile(s, run, summary.invoice_rows)
+    rec = run_reconcile(ledger, run, summary.invoice_rows)
     timings.append(("reconcile", docs, time.perf_counter() - t))
     print(f"balanced: {rec.balanced}; outcome: {rec.outcome}; quarantined {rec.quarantined}, "
           f"unreachable {rec.unreachable}")
@@ -132,9 +123,11 @@ def _run_flow(workdir: Path, period: str) -> None:
 
     get_settings.cache_clear()
     from flows.monthly_billing import monthly_billing_run
+    from omnibill.sandbox.autostart import sandbox_for_run
 
     t = time.perf_counter()
-    monthly_billing_run(tenant="demo", period=period, source=str(workdir / "extract"))
+    with sandbox_for_run(get_settings()):
+        monthly_billing_run(tenant="demo", period=period, source=str(workdir / "extract"))
     print(f"whole Prefect flow (incl. local server start): {time.perf_counter() - t:.1f} s")
 
 

@@ -1,6 +1,8 @@
-"""The one place where a channel is wired to its adapter class and settings."""
+"""The one place where a channel is wired to its adapter, configured from settings."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from channel_adapters.base import ChannelAdapter
 from channel_adapters.digital_mailbox import DigitalMailboxAdapter
@@ -11,25 +13,19 @@ from channel_adapters.smtp import SmtpAdapter
 from config.settings import Settings
 from omnibill.store import open_store
 
-ADAPTERS: dict[str, type[ChannelAdapter]] = {
-    "email": SmtpAdapter,
-    "sms": SmsGatewayAdapter,
-    "mailbox": DigitalMailboxAdapter,
-    "einvoice": EInvoiceDropAdapter,
-    "print": PrintHouseAdapter,
+# Channel -> how its adapter is built from settings (config/channels.py: DISPATCH_CHANNELS lists the same).
+ADAPTERS: dict[str, Callable[[Settings], ChannelAdapter]] = {
+    "email": lambda s: SmtpAdapter(s.smtp),
+    "sms": lambda s: SmsGatewayAdapter(s.gateway),
+    "mailbox": lambda s: DigitalMailboxAdapter(s.gateway),
+    "einvoice": lambda s: EInvoiceDropAdapter(open_store(s.resolved_einvoice_url(), s.s3)),
+    "print": lambda s: PrintHouseAdapter(open_store(s.resolved_print_url(), s.s3)),
 }
 
 
 def build_adapter(channel: str, settings: Settings) -> ChannelAdapter:
     """The adapter for a channel, configured from settings."""
-    if channel not in ADAPTERS:
+    make = ADAPTERS.get(channel)
+    if make is None:
         raise ValueError(f"no adapter for channel {channel!r}; known: {', '.join(sorted(ADAPTERS))}")
-    if channel == "email":
-        return SmtpAdapter(settings.smtp)
-    if channel == "sms":
-        return SmsGatewayAdapter(settings.gateway)
-    if channel == "mailbox":
-        return DigitalMailboxAdapter(settings.gateway)
-    if channel == "einvoice":
-        return EInvoiceDropAdapter(open_store(settings.resolved_einvoice_url(), settings.s3))
-    return PrintHouseAdapter(open_store(settings.resolved_print_url(), settings.s3))
+    return make(settings)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -100,6 +104,18 @@ class Settings(BaseSettings):
     render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core")
     dispatch_retries: int = Field(3, ge=0, description="Prefect retries of a dispatch batch on transient errors")
     dispatch_retry_delay_s: float = Field(1.0, ge=0, description="Base delay of the exponential retry backoff")
+    dispatch_lease_s: float = Field(
+        300.0, gt=0, description="How long a dispatcher's claim on a chunk of messages holds; a message still "
+                                 "`sending` after that (its dispatcher died) is resent with the same idempotency key")
+    run_lease_s: float = Field(
+        120.0, gt=0, description="How long a run holds its tenant and period without a heartbeat; a run whose "
+                                 "process died frees them after this")
+    now: datetime | None = Field(
+        None, description="Pretend it is this moment (ISO 8601 with offset) for quiet hours and scheduled "
+                          "messages: for rehearsals and tests; empty = the real clock")
+    secret_key: SecretStr | None = Field(
+        None, description="Secret for keyed hashes of suppressed addresses; default: a random key made once and "
+                          "kept in <data_dir>/secret.key (set it when several machines share one ledger)")
     limits: ProviderLimits = Field(
         default_factory=ProviderLimits,
         description="Per-channel provider limits, e.g. OMNIBILL_LIMITS__SMS__RATE_PER_S=50; enforced by Prefect "
@@ -125,6 +141,25 @@ class Settings(BaseSettings):
     def resolved_einvoice_url(self) -> str:
         """The e-invoice access-point drop location."""
         return self.drops.einvoice_url or str(self.data_dir / "drops" / "einvoice")
+
+    def resolved_secret_key(self) -> bytes:
+        """The secret: from settings, or made once (random, 256 bits) and kept in the data dir, readable by its owner only."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32) + "\n")
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+        for _ in range(100):  # a process that just made the file may still be writing it
+            if key := path.read_text().strip():
+                return key.encode()
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty: delete it or set OMNIBILL_SECRET_KEY")
 
     def sandbox_dir(self) -> Path:
         """Where the sandbox providers keep what they received."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from omnibill.model import CHANNELS, Sender
+from stdnum import luhn
 
-ChannelName = Literal["print", "email", "sms", "einvoice", "mailbox", "push"]
+from config.channels import CHANNELS, Channel
+
+ChannelName = Channel
 CATEGORY_NAMES = ("invoice", "credit_note", "reminder", "marketing", "service")
 ConsentCategory = Literal["invoice", "reminder", "marketing", "service"]
 
@@ -22,10 +25,21 @@ class TenantConfigError(ValueError):
     """A tenant rule file is missing or wrong; the message names the file and the key."""
 
 
-class SenderRules(BaseModel):
-    """The tenant as sender: printed on every document and in every e-invoice."""
+def giro_problem(kind: str, number: str) -> str | None:
+    """None when a Swedish Bankgiro (7-8 digits) or PlusGiro (2-8 digits) number is valid, else why."""
+    digits = re.sub(r"[\s-]", "", number or "")
+    low = 7 if kind == "bankgiro" else 2
+    if not (digits.isascii() and digits.isdigit()):
+        return "not digits"
+    if not low <= len(digits) <= 8:
+        return "length"
+    return None if luhn.is_valid(digits) else "bad check digit"
 
-    model_config = ConfigDict(extra="forbid")
+
+class Sender(BaseModel):
+    """The tenant (or its group company of one country) as the sender of documents and e-invoices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     org_number: str
     vat_id: str
@@ -52,8 +66,6 @@ class SenderRules(BaseModel):
     @field_validator("bankgiro", "plusgiro")
     @classmethod
     def _giro_number(cls, value: str | None, info) -> str | None:
-        from omnibill.payments import giro_problem
-
         problem = giro_problem(info.field_name, value) if value else None
         if problem:
             raise ValueError(f"not a valid {info.field_name} number ({problem})")
@@ -148,8 +160,8 @@ class TenantRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     tenant: str
-    sender: SenderRules
-    senders: dict[str, SenderRules] = Field(
+    sender: Sender
+    senders: dict[str, Sender] = Field(
         default_factory=dict,
         description="Legal entity per customer country (e.g. the group's Finnish company for FI customers); "
                     "customers of other countries get `sender`")
@@ -170,13 +182,12 @@ class TenantRules(BaseModel):
         return value
 
     def to_sender(self, country: str | None = None) -> Sender:
-        """The sender of documents to customers in a country, as a plain domain value."""
-        data = self.senders.get(country or "", self.sender).model_dump()
-        picked = {k: data.pop(k) for k in ("plusgiro", "kid_mode", "fik_creditor", "logo", "document_url",
-                                           "unsubscribe_url", "sms_max_segments")}
-        group = self.sender.model_dump()  # the group's logo and links serve every country unless it has its own
-        extra = {k: str(v or group[k]) for k, v in picked.items() if v or group[k]}
-        return Sender(**data, extra=extra)
+        """The sender of documents to customers in a country (the group's logo and links unless it has its own)."""
+        own = self.senders.get(country or "")
+        if own is None:
+            return self.sender
+        shared = ("logo", "document_url", "unsubscribe_url", "plusgiro", "fik_creditor")
+        return own.model_copy(update={k: getattr(self.sender, k) for k in shared if not getattr(own, k)})
 
     def senders_by_country(self) -> dict[str, Sender]:
         """Every sender by customer country; the key "" is the default sender."""
@@ -205,4 +216,4 @@ def load_tenant(tenant: str, tenants_dir: Path) -> TenantRules:
         raise TenantConfigError(f"{path}: {problems}") from exc
 
 
-__all__ = ["CHANNELS", "TenantConfigError", "TenantRules", "load_tenant"]
+__all__ = ["CHANNELS", "Sender", "TenantConfigError", "TenantRules", "giro_problem", "load_tenant"]

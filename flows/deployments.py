@@ -1,4 +1,5 @@
-"""The deployments `omnibill serve` serves from one process: a monthly run per tenant and a rerun."""
+"""The deployments `omnibill serve` serves from one process: per tenant a monthly run and a release of
+scheduled messages every 15 minutes, and the rerun."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from prefect.schedules import Cron
 from config.settings import Settings
 
 MONTHLY_CRON = "0 6 1 * *"  # 06:00 on the 1st: the month that just ended is billed
+RELEASE_CRON = "*/15 * * * *"  # scheduled messages leave within 15 minutes of the end of quiet hours
 TIME_ZONE = "Europe/Stockholm"
 SOURCE_TEMPLATE = "var/extracts/{tenant}-{period}"
 
@@ -19,6 +21,7 @@ def tenants(settings: Settings) -> list[str]:
 def build_deployments(settings: Settings, source: str = SOURCE_TEMPLATE, schedule: bool = True) -> list:
     """`<tenant>-monthly` per tenant (cron, one run at a time) and `rerun` (started by hand or an automation)."""
     from flows.monthly_billing import monthly_billing_run
+    from flows.release_scheduled import release_scheduled
     from flows.rerun_failed import rerun_failed
 
     made = [monthly_billing_run.to_deployment(
@@ -26,6 +29,12 @@ def build_deployments(settings: Settings, source: str = SOURCE_TEMPLATE, schedul
         schedules=[Cron(MONTHLY_CRON, timezone=TIME_ZONE)] if schedule else [],
         concurrency_limit=1, tags=["omnibill", f"tenant:{tenant}"],
         description=f"Monthly billing of {tenant}: 06:00 on the 1st ({TIME_ZONE}), the month just ended")
+        for tenant in tenants(settings)]
+    made += [release_scheduled.to_deployment(
+        name=f"{tenant}-release", parameters={"tenant": tenant},
+        schedules=[Cron(RELEASE_CRON, timezone=TIME_ZONE)] if schedule else [],
+        concurrency_limit=1, tags=["omnibill", f"tenant:{tenant}"],
+        description=f"Send {tenant}'s scheduled messages whose quiet hours are over (every 15 minutes)")
         for tenant in tenants(settings)]
     made.append(rerun_failed.to_deployment(
         name="rerun", tags=["omnibill"],

@@ -6,24 +6,24 @@ import re
 from typing import Annotated
 
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.futures import as_completed, wait
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.stages import RunIncomplete, collect_receipts, render_and_dispatch
+from flows.rounds import RunIncomplete, collect_receipts, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
 from omnibill.ops.periods import previous_month
-from omnibill.sandbox_control import sandbox_for_run
+from omnibill.runs import RunActive
 from tasks.decide import decide
-from tasks.extract import extract_to_ledger
-from tasks.reconcile import forecast_run, reconcile_run
+from tasks.extract import extract
+from tasks.reconcile import forecast, reconcile
 from tasks.render import render
 
-__all__ = ["RunIncomplete", "monthly_billing_run"]
+__all__ = ["RunActive", "RunIncomplete", "monthly_billing_run"]
 
 PERIOD = re.compile(f"^{PERIOD_PATTERN}$")
 PERIOD_OR_EMPTY = f"^({PERIOD_PATTERN})?$"
@@ -60,31 +60,29 @@ def monthly_billing_run(
         raise ValueError("source is empty: give the extract folder or s3:// URL")
     source = source.replace("{tenant}", tenant).replace("{period}", period)
     wiring.tenant_rules(tenant)  # fail fast on a bad rule file, before any work
-    # One run per tenant at a time, reruns included (a no-op with a warning before `omnibill limits setup`).
-    with slot(tenant_limit_name(tenant)):
+    # One run of a tenant's period at a time, held in the ledger (RunActive otherwise); the Prefect
+    # limit also keeps a tenant's periods apart once `omnibill limits setup` made it.
+    with wiring.hold_run(tenant, period, holder_name(), create=True), slot(tenant_limit_name(tenant)):
         return _run(tenant, period, source, dry_run)
 
 
 def _run(tenant: str, period: str, source: str, dry_run: bool) -> dict:
     """The stages, in order; a dry run stops after rendering."""
     progress = Progress(tenant, period)
-    extracted = extract_to_ledger(tenant, period, source)
+    extracted = extract(tenant, period, source)
     progress.at(10)
     total = len(extracted["batches"])
-    # The providers answer the decide stage too (the mailbox's bulk usermatch), so they run from here.
-    with sandbox_for_run(wiring.get_settings()):
-        futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
-        for done, future in enumerate(as_completed(futures), start=1):
-            future.result()  # a batch that cannot be decided stops the run here, not silently later
-            progress.between(10, 30, done, total)
-        if dry_run:
-            return _forecast(tenant, period, extracted["batches"], progress)
-        render_and_dispatch(tenant, period, progress)
-        collect_receipts(tenant, period)
-    summary = reconcile_run(tenant, period, extracted["invoice_rows"])
+    futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
+    for done, future in enumerate(as_completed(futures), start=1):
+        future.result()  # a batch that cannot be decided stops the run here, not silently later
+        progress.between(10, 30, done, total)
+    if dry_run:
+        return _forecast(tenant, period, extracted["batches"], progress)
+    render_and_dispatch(tenant, period, progress)
+    collect_receipts(tenant, period)
+    summary = reconcile(tenant, period, extracted["invoice_rows"])
     progress.at(100)
-    left = summary["outcome"]["failed_transient"] + summary["outcome"]["pending"]
-    if left:
+    if left := left_to_do(summary):
         # A Failed flow run is what operators (and automations) notice; everything is published already.
         raise RunIncomplete(f"{left} documents not delivered yet (transient failures): "
                             f"omnibill rerun --tenant {tenant} --period {period}")
@@ -95,6 +93,6 @@ def _forecast(tenant: str, period: str, batches: list[int], progress: Progress) 
     """Dry run: render everything planned (a template problem shows now), then forecast; nothing is sent."""
     wait([render.submit(tenant, period, b, len(batches)) for b in batches])
     progress.at(90)
-    result = forecast_run(tenant, period)
+    result = forecast(tenant, period)
     progress.at(100)
     return result

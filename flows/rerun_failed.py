@@ -8,15 +8,14 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from flows.stages import RunIncomplete, collect_receipts, invoice_rows_of, render_and_dispatch
+from config.channels import DISPATCH_CHANNELS
+from flows.rounds import RunIncomplete, collect_receipts, holder_name, render_and_dispatch
 from omnibill import wiring
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
-from omnibill.sandbox_control import sandbox_for_run
-from tasks.reconcile import reconcile_run
-
-CHANNELS = ("email", "sms", "mailbox", "einvoice", "print")
+from omnibill.reconcile.stage import invoice_rows_of
+from tasks.reconcile import reconcile
 
 
 def _run_name() -> str:
@@ -42,16 +41,15 @@ def rerun_failed(
         channel: Only this channel (email, sms, mailbox, einvoice, print); empty means all.
         batch: Only this batch number; empty means all.
     """
-    if channel and channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
-    wiring.run_of(tenant, period)  # a clear error when the run does not exist
+    if channel and channel not in DISPATCH_CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; known: {', '.join(DISPATCH_CHANNELS)}")
     progress = Progress(tenant, period, "rerun-progress")
     progress.at(30)
-    with slot(tenant_limit_name(tenant)), sandbox_for_run(wiring.get_settings()):
+    with wiring.hold_run(tenant, period, holder_name(), create=False), slot(tenant_limit_name(tenant)):
         # The ledger decides: sent and permanently failed messages are never picked again.
         failed = render_and_dispatch(tenant, period, progress, channel=channel, batch=batch)
         collect_receipts(tenant, period)
-    summary = reconcile_run(tenant, period, invoice_rows_of(tenant, period))
+        summary = reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
     progress.at(100)
     if failed:
         raise RunIncomplete("still failing after retries: " + ", ".join(f"{c} batch {b}" for c, b in failed))

@@ -1,34 +1,43 @@
-"""Orchestration shared by the monthly run and the rerun: render, dispatch in rounds, receipts, failed batches."""
+"""Orchestration shared by the monthly run, the rerun and the release of scheduled messages.
+
+Render what is planned, send what is rendered, round by round while fallbacks get planned; then
+collect receipts. Only tasks are called here; the ledger is asked through the stages' read functions.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+
 from prefect.futures import as_completed, wait
 from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
+from config.channels import RECEIPT_CHANNELS
 from omnibill import wiring
-from omnibill.ledger.repository import DISPATCHABLE_STATES, batch_numbers, channel_batches
+from omnibill.dispatch.stage import batch_count, batches_to_send, still_failing
 from omnibill.ops import events
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import missing_limits
-from omnibill.ops.queries import failed_transient
+from omnibill.render.stage import batches_to_render
 from tasks.decide import fallbacks
-from tasks.dispatch import dispatch, receipts
+from tasks.dispatch import dispatch
+from tasks.receipts import receipts
 from tasks.render import render
 
 MAX_ROUNDS = 6  # a fallback chain is at most as long as the channel list
-RECEIPT_CHANNELS = ("sms", "mailbox", "email")
 
 
 class RunIncomplete(RuntimeError):
     """Some messages are still failed transiently after retries: rerun the failed batches later."""
 
 
-def batch_count(tenant: str, period: str) -> int:
-    """How many batches the run has (for task names like `dispatch[sms] batch 3/40`)."""
-    run = wiring.run_of(tenant, period)
-    with wiring.ledger().transaction() as session:
-        return len(batch_numbers(session, run.id))
+def holder_name() -> str:
+    """Who holds a run in the ledger: this flow run (name and id) on this host and process."""
+    who = f"flow run '{flow_run.name}' ({flow_run.id})" if flow_run.id else f"process {uuid.uuid4().hex[:8]}"
+    return f"{who} on {socket.gethostname()}:{os.getpid()}"[:128]
 
 
 def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: str | None = None,
@@ -41,24 +50,20 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
     settings = wiring.get_settings()
     sender = dispatch.with_options(retries=settings.dispatch_retries,
                                    retry_delay_seconds=exponential_backoff(settings.dispatch_retry_delay_s))
-    total = batch_count(tenant, period)
     run = wiring.run_of(tenant, period)
+    total = batch_count(wiring.ledger(), run)
     if missing := missing_limits(tenant):
         get_run_logger().info("no provider limits (%s): batches run unlimited; `omnibill limits setup` makes them",
                               ", ".join(missing))
     failed: list[tuple[str, int]] = []
     for round_no in range(MAX_ROUNDS):
-        with wiring.ledger().transaction() as session:
-            batches = sorted({b for _, b in channel_batches(session, run.id, ("planned",)) if batch in (None, b)})
-        wait([render.submit(tenant, period, b, total) for b in batches])
+        wait([render.submit(tenant, period, b, total) for b in batches_to_render(wiring.ledger(), run, batch)])
         progress.at(50 if round_no == 0 else progress.percent)
-        with wiring.ledger().transaction() as session:
-            pairs = [(c, b) for c, b in channel_batches(session, run.id, DISPATCHABLE_STATES)
-                     if channel in (None, c) and batch in (None, b)]
+        pairs = batches_to_send(wiring.ledger(), run, channel, batch)
         failed = _dispatch_all(tenant, period, sender, pairs, total, progress if round_no == 0 else None)
         if not fallbacks(tenant, period):
             break
-    _report_failed(tenant, period, run.id, failed)
+    _report_failed(tenant, period, failed)
     return failed
 
 
@@ -76,11 +81,10 @@ def _dispatch_all(tenant, period, sender, pairs, total, progress: Progress | Non
     return sorted(failed)
 
 
-def _report_failed(tenant: str, period: str, run_id: str, failed: list[tuple[str, int]]) -> None:
+def _report_failed(tenant: str, period: str, failed: list[tuple[str, int]]) -> None:
     if not failed:
         return
-    with wiring.ledger().transaction() as session:
-        left = {pair: failed_transient(session, run_id, *pair) for pair in failed}
+    left = still_failing(wiring.ledger(), wiring.run_of(tenant, period), failed)
     for (channel, batch_no), n in left.items():
         events.batch_failed(tenant, period, channel, batch_no, n)
     get_run_logger().warning("%d dispatch batches still have transient failures after retries: %s", len(failed),
@@ -93,13 +97,7 @@ def collect_receipts(tenant: str, period: str) -> None:
         receipts.submit(tenant, period, channel).result(raise_on_failure=False)
 
 
-def invoice_rows_of(tenant: str, period: str) -> int:
-    """The extract's invoice rows, as the last reconciliation counted them (documents + quarantined if none)."""
-    run = wiring.run_of(tenant, period)
-    if run.summary and run.summary.get("invoice_rows"):
-        return int(run.summary["invoice_rows"])
-    from omnibill.reconcile import reconcile
-
-    with wiring.ledger().transaction() as session:
-        rec = reconcile(session, run, 0)
-    return rec.documents_in_ledger + rec.quarantined
+def left_to_do(summary: dict) -> int:
+    """Documents and messages a run has not finished: failed transiently or still pending (not scheduled)."""
+    parts = [summary["outcome"], (summary.get("messages") or {}).get("outcome") or {}]
+    return sum(o.get("failed_transient", 0) + o.get("pending", 0) for o in parts)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-Channel = Literal["print", "email", "sms", "einvoice", "mailbox", "push"]
-CHANNELS: tuple[str, ...] = ("einvoice", "mailbox", "email", "sms", "push", "print")
 DocumentType = Literal["invoice", "credit_note", "reminder"]
 PERIOD_PATTERN = r"\d{4}-(?:0[1-9]|1[0-2])"  # a billing period, YYYY-MM
 MESSAGE_CATEGORIES = ("marketing", "service")  # the extract's non-billing messages, stored as documents of these types
@@ -96,25 +94,3 @@ class BillingDocument:
     customer: Party
     lines: tuple[InvoiceLine, ...]
     consumption: tuple[ConsumptionPoint, ...] = ()
-
-
-@dataclass(frozen=True)
-class Sender:
-    """The tenant as the sender of documents (from the tenant rule file)."""
-
-    name: str
-    org_number: str
-    vat_id: str
-    country: str
-    street: str
-    postal_code: str
-    city: str
-    email: str
-    phone: str
-    iban: str
-    bic: str
-    peppol_id: str
-    bankgiro: str | None = None
-    brand_colour: str = "#1f4e79"
-    website: str = ""
-    extra: dict[str, str] = field(default_factory=dict)

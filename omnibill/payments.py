@@ -71,17 +71,6 @@ def fik_payment_id(invoice_id: str, card: str = "71") -> str:
     return base + luhn.calc_check_digit(base)
 
 
-def giro_problem(kind: str, number: str) -> str | None:
-    """None when a Swedish Bankgiro (7-8 digits) or PlusGiro (2-8 digits) number is valid, else why."""
-    digits = re.sub(r"[\s-]", "", number or "")
-    low = 7 if kind == "bankgiro" else 2
-    if not (digits.isascii() and digits.isdigit()):
-        return "not digits"
-    if not low <= len(digits) <= 8:
-        return "length"
-    return None if luhn.is_valid(digits) else "bad check digit"
-
-
 def make_reference(currency: str, invoice_id: str, *, kid_mode: str = "mod10", rf: bool = False) -> str:
     """The currency's structured payment reference from the invoice id (NOK: KID MOD10/MOD11; EUR: RF opt.)."""
     if currency not in _MAX_BASE:

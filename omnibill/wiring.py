@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from config.settings import Settings, get_settings
 from config.tenant import TenantRules, load_tenant
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
-from omnibill.ledger.repository import find_run
+from omnibill.ledger.runs import find_run
 from omnibill.store import ObjectStore, open_store
 
 
@@ -62,6 +65,17 @@ def adapter(channel: str, settings: Settings | None = None) -> ChannelAdapter:
     return build_adapter(channel, settings or get_settings())
 
 
+def now(settings: Settings | None = None) -> datetime:
+    """The moment quiet hours and scheduled messages are judged at: the real clock, or `OMNIBILL_NOW`."""
+    return (settings or get_settings()).now or datetime.now(timezone.utc)
+
+
+def hash_key(tenant: str, settings: Settings | None = None) -> bytes:
+    """A tenant's key for address hashes, derived from the secret in settings."""
+    secret = (settings or get_settings()).resolved_secret_key()
+    return hmac.new(secret, f"address-hash\x1f{tenant}".encode(), hashlib.sha256).digest()
+
+
 def run_of(tenant: str, period: str, settings: Settings | None = None) -> BillingRun:
     """The ledger's run for a tenant's period; a clear error when there is none."""
     with ledger(settings).transaction() as session:
@@ -69,3 +83,19 @@ def run_of(tenant: str, period: str, settings: Settings | None = None) -> Billin
     if run is None:
         raise LookupError(f"no billing run for tenant {tenant!r} and period {period} in the ledger")
     return run
+
+
+def hold_run(tenant: str, period: str, holder: str, *, create: bool, settings: Settings | None = None):
+    """Hold a tenant's period in the ledger for a flow (see omnibill.runs): a context manager."""
+    from omnibill.runs import hold_run as hold
+
+    settings = settings or get_settings()
+    return hold(ledger(settings), tenant, period, holder, lease_s=settings.run_lease_s, create=create)
+
+
+def periods_with_due_messages(tenant: str, settings: Settings | None = None) -> list[str]:
+    """The periods of a tenant whose runs have scheduled messages due now."""
+    from omnibill.ledger.runs import runs_with_due_messages
+
+    with ledger(settings).transaction() as session:
+        return [r.period for r in runs_with_due_messages(session, tenant, now(settings))]

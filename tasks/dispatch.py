@@ -5,13 +5,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from channel_adapters.base import TransientError
+from config.channels import PER_MESSAGE_CHANNELS
 from omnibill import wiring
-from omnibill.dispatching import dispatch_batch
-from omnibill.ops.limits import PacedAdapter, limit_name, slot
-from omnibill.receipts import collect_receipts
-
-
-PER_MESSAGE_APIS = ("sms", "mailbox")
+from omnibill.dispatch.pacing import PacedAdapter
+from omnibill.dispatch.stage import run_dispatch
+from omnibill.ops.limits import limit_name, slot
 
 
 def retry_on_transient(task, task_run, state) -> bool:
@@ -23,33 +21,21 @@ def retry_on_transient(task, task_run, state) -> bool:
 @task(name="dispatch", task_run_name="dispatch[{channel}] batch {batch_no}/{batches}", cache_policy=NO_CACHE,
       retries=3, retry_delay_seconds=1, retry_jitter_factor=0.5, retry_condition_fn=retry_on_transient)
 def dispatch(tenant: str, period: str, channel: str, batch_no: int, batches: int = 0) -> dict:
-    """Send the batch's messages that are not sent yet; fail (and retry) when some failed transiently."""
+    """Send the batch's messages this dispatcher claims; fail (and retry) when some failed transiently."""
     settings = wiring.get_settings()
-    run = wiring.run_of(tenant, period)
     limit = settings.limits.of(channel)
     # The breaker only for per-message HTTP APIs: SMTP stops at a lost connection by itself, and the
     # file drops must keep one print stream / upload per batch.
-    probe = limit.breaker_probe if channel in PER_MESSAGE_APIS else 0
+    probe = limit.breaker_probe if channel in PER_MESSAGE_CHANNELS else 0
     sender = PacedAdapter(wiring.adapter(channel), limit.rate_per_s, probe)
     # Without `omnibill limits setup` the batch runs unlimited (the flow logs that once).
     with slot(limit_name(channel)):
         try:
-            counts = dispatch_batch(wiring.ledger(), run, channel, batch_no, sender, wiring.document_store())
+            counts = run_dispatch(wiring.ledger(), wiring.run_of(tenant, period), channel, batch_no, sender,
+                                  wiring.document_store(), rules=wiring.tenant_rules(tenant), now=wiring.now(),
+                                  lease_s=settings.dispatch_lease_s)
         finally:
             sender.close()
     get_run_logger().info("dispatch[%s] batch %d/%d: %s", channel, batch_no, batches,
                           ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to send")
     return dict(counts)
-
-
-@task(name="receipts", task_run_name="receipts[{channel}]", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def receipts(tenant: str, period: str, channel: str) -> int:
-    """Collect delivery reports from a channel's provider and mark messages delivered or bounced."""
-    run = wiring.run_of(tenant, period)
-    source = wiring.adapter(channel)
-    try:
-        applied = collect_receipts(wiring.ledger(), run, source)
-    finally:
-        source.close()
-    get_run_logger().info("receipts[%s]: %d applied", channel, applied)
-    return applied

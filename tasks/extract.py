@@ -5,19 +5,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from omnibill import wiring
-from omnibill.extract import read_extract
-from omnibill.ingest import store_extract
-from omnibill.ledger.repository import open_run
+from omnibill.extract.stage import run_extract
 
 
 @task(name="extract", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def extract_to_ledger(tenant: str, period: str, source: str) -> dict:
+def extract(tenant: str, period: str, source: str) -> dict:
     """Read the extract from its source, quarantine bad rows and store the rest in the ledger."""
     settings = wiring.get_settings()
-    extract = read_extract(source, tenant, period, s3=settings.s3)
-    with wiring.ledger().transaction() as session:
-        run = open_run(session, tenant, period, source)
-        summary = store_extract(session, run.id, extract, settings.batch_size)
+    summary = run_extract(wiring.ledger(), tenant, period, source, batch_size=settings.batch_size, s3=settings.s3)
     get_run_logger().info("extract: %d invoice rows, %d documents, %d quarantined rows (%d invoices), %d batches",
                           summary.invoice_rows, summary.documents, summary.quarantined_rows,
                           summary.quarantined_invoices, len(summary.batches))

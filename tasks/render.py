@@ -5,16 +5,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from omnibill import wiring
-from omnibill.rendering import render_batch
+from omnibill.render.stage import run_render
 
 
 @task(name="render", task_run_name="render batch {batch_no}/{batches}", cache_policy=NO_CACHE)
 def render(tenant: str, period: str, batch_no: int, batches: int = 0) -> dict:
     """Render every planned message of a batch (PDF, e-mail, SMS, UBL) into the document store."""
     settings = wiring.get_settings()
-    run = wiring.run_of(tenant, period)
-    with wiring.ledger().transaction() as session:
-        counts = render_batch(session, run, batch_no, wiring.tenant_rules(tenant).senders_by_country(),
-                              settings.resolved_store_url(), settings.s3, settings.render_workers)
+    counts = run_render(wiring.ledger(), wiring.run_of(tenant, period), batch_no,
+                        wiring.tenant_rules(tenant).senders_by_country(), settings.resolved_store_url(), settings.s3,
+                        settings.render_workers)
     get_run_logger().info("render batch %d: %s", batch_no, counts)
     return counts

@@ -39,6 +39,15 @@ def omnibill_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     reset_caches()
 
 
+def upgrade_database(url: str) -> None:
+    """What `omnibill db upgrade` does: a PostgreSQL ledger is never migrated implicitly."""
+    from omnibill.ledger.db import make_engine, migrate
+
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+
+
 def _pg_admin_engine():
     import sqlalchemy as sa
 
@@ -61,7 +70,9 @@ def postgres_url() -> Iterator[str]:
     name = f"omnibill_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade_database(url)
+    yield url
     reset_caches()
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

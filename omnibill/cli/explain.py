@@ -1,4 +1,4 @@
-"""`omnibill` commands for explain (registered on the app from omnibill/cli.py)."""
+"""`omnibill explain`: why each of a customer's documents went where it went."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from typing import Annotated
 
 import typer
 
-from omnibill.cli import Period, Tenant, app
+from omnibill.cli.common import Period, Tenant, run_or_exit, this_month
+
+commands = typer.Typer()
 
 
-@app.command()
+@commands.command()
 def explain(tenant: Tenant = "demo", period: Period = "",
             customer: Annotated[str, typer.Option("--customer", "-c", help="ERP customer id")] = "",
             as_json: Annotated[bool, typer.Option("--json", help="The decisions and fired rules as JSON")] = False,
             ) -> None:
     """Why each of a customer's documents went to its channel, in plain words (personal data masked)."""
     from omnibill import wiring
-    from omnibill.cli import _this_month, run_or_exit
-    from omnibill.explain import explain_customer, render_text
+    from omnibill.decide.explain import explain_customer, render_text
 
     if not customer:
         raise typer.BadParameter("give the customer with --customer ID")
-    run_ = run_or_exit(tenant, period or _this_month())
+    run_ = run_or_exit(tenant, period or this_month())
     with wiring.ledger().transaction() as session:
         explained = explain_customer(session, run_, customer)
     if as_json:

@@ -1,58 +1,41 @@
-"""`omnibill` commands for operating runs: rerun, serve, server, limits, sandbox faults, UI screenshot."""
+"""`omnibill` commands for operating: serve, server, limits, automations, the sandbox and its faults, UI screenshots."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from omnibill.cli import Period, Tenant, app
+from omnibill.cli.common import providers
+
+commands = typer.Typer()
 
 
-@app.command()
-def rerun(
-    tenant: Tenant,
-    period: Period,
-    channel: Annotated[Optional[str], typer.Option(help="Only this channel (email, sms, mailbox, einvoice, print)")] = None,
-    batch: Annotated[Optional[int], typer.Option(help="Only this batch number")] = None,
-) -> None:
-    """Re-dispatch messages that failed transiently or are still pending (never a sent one), then reconcile."""
-    from flows.rerun_failed import rerun_failed
-    from flows.stages import RunIncomplete
-
-    try:
-        summary = rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch)
-    except RunIncomplete as exc:
-        typer.echo(f"rerun incomplete: {exc}", err=True)
-        raise typer.Exit(3) from exc
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
-    o = summary["outcome"]
-    typer.echo(f"rerun {tenant} {period}: " + ", ".join(f"{k} {v}" for k, v in o.items()))
-
-
-@app.command()
+@commands.command()
 def serve(
     source: Annotated[str, typer.Option(help="Extract location; {tenant} and {period} are filled in")] =
     "var/extracts/{tenant}-{period}",
     no_schedule: Annotated[bool, typer.Option("--no-schedule", help="Serve without the monthly schedules")] = False,
     limit: Annotated[int, typer.Option(help="Flow runs at the same time in this process")] = 4,
 ) -> None:
-    """Serve every deployment (monthly run per tenant on its cron schedule, rerun) from this process."""
+    """Serve every deployment (per tenant: the monthly run and the 15-minute release of scheduled messages; rerun)."""
     from prefect import serve as prefect_serve
 
     from config.settings import get_settings
-    from omnibill.ops.deployments import build_deployments
+    from flows.deployments import build_deployments
+
+    from omnibill import wiring
 
     _require_server()
-    prefect_serve(*build_deployments(get_settings(), source, schedule=not no_schedule), limit=limit)
+    wiring.ledger()  # refuse to serve on an outdated ledger schema (`omnibill db upgrade`)
+    with providers():  # for the process's lifetime: its flow runs use them
+        prefect_serve(*build_deployments(get_settings(), source, schedule=not no_schedule), limit=limit)
 
 
-@app.command()
+@commands.command()
 def server(
     port: Annotated[int, typer.Option(help="Port of the API and UI")] = 4200,
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
@@ -68,14 +51,14 @@ def server(
 
 
 limits_app = typer.Typer(help="Provider limits as Prefect global concurrency limits.", no_args_is_help=True)
-app.add_typer(limits_app, name="limits")
+commands.add_typer(limits_app, name="limits")
 
 
 @limits_app.command("setup")
 def limits_setup() -> None:
     """Create or update `provider-<channel>` and `tenant-<tenant>` limits on the Prefect server from settings."""
     from config.settings import get_settings
-    from omnibill.ops.deployments import tenants
+    from flows.deployments import tenants
     from omnibill.ops.limits import setup_limits
 
     _require_server()
@@ -84,7 +67,7 @@ def limits_setup() -> None:
         typer.echo(f"  {name:<20} {limit} at a time")
 
 
-@app.command("sandbox-faults")
+@commands.command("sandbox-faults")
 def sandbox_faults(
     down: Annotated[list[str], typer.Option(help="Channel whose provider answers 503 (repeatable): email, sms, "
                                                  "mailbox")] = [],  # noqa: B006 (typer needs a list default)
@@ -105,7 +88,7 @@ def sandbox_faults(
     typer.echo(json.dumps(answer.json()))
 
 
-@app.command("ui-screenshot")
+@commands.command("ui-screenshot")
 def ui_screenshot(
     flow_run: Annotated[str, typer.Option("--flow-run", help="Flow run id (or `latest`)")],
     out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("flow-run.png"),
@@ -136,7 +119,7 @@ def _require_server() -> None:
 
 
 automation_app = typer.Typer(help="Optional Prefect automations.", no_args_is_help=True)
-app.add_typer(automation_app, name="automation")
+commands.add_typer(automation_app, name="automation")
 
 
 @automation_app.command("install")
@@ -148,3 +131,19 @@ def automation_install(
 
     _require_server()
     typer.echo(f"automation {NAME!r} installed: {install_rerun_automation(delay_minutes)}")
+
+
+@commands.command()
+def sandbox(
+    smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 0,
+    http_port: Annotated[int, typer.Option(help="HTTP gateway port (SMS + digital mailbox)")] = 0,
+) -> None:
+    """Run the local sandbox providers (SMTP server, SMS and mailbox gateway) in the foreground."""
+    from config.settings import get_settings
+    from omnibill.sandbox import Sandbox
+
+    settings = get_settings()
+    box = Sandbox.from_settings(settings, smtp_port=smtp_port or None, http_port=http_port or None).start()
+    typer.echo(f"sandbox: SMTP on {settings.sandbox.host}:{box.smtp_port}, HTTP on {settings.sandbox.host}:"
+               f"{box.http_port}, keeping what it receives in {settings.sandbox_dir()} (Ctrl-C to stop)")
+    box.run_forever()

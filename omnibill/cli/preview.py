@@ -1,4 +1,4 @@
-"""`omnibill` commands for preview (registered on the app from omnibill/cli.py)."""
+"""`omnibill preview`: one customer's document in every channel side by side."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from omnibill.cli import Period, Tenant, app
-from omnibill.model import MESSAGE_CATEGORIES, BillingDocument
+from omnibill.cli.common import Period, Tenant, this_month
+from omnibill.model import BillingDocument
+
+commands = typer.Typer()
 
 
 def _from_extract(source: str, tenant: str, period: str, customer: str) -> list[BillingDocument]:
@@ -20,23 +22,14 @@ def _from_extract(source: str, tenant: str, period: str, customer: str) -> list[
 
 
 def _from_ledger(tenant: str, period: str, customer: str) -> list[BillingDocument]:
-    from sqlalchemy import select
-
     from omnibill import wiring
-    from omnibill.ledger.codec import document_from_row, party_from_json
-    from omnibill.ledger.models import Document
-    from omnibill.ledger.repository import documents_with_customers
+    from omnibill.render.preview import documents_of_customer
 
-    run_ = wiring.run_of(tenant, period)
-    with wiring.ledger().transaction() as session:
-        # Billing documents only: service and marketing messages have no invoice to preview.
-        ids = session.scalars(select(Document.id).where(Document.run_id == run_.id, Document.customer_id == customer,
-                                                        Document.document_type.not_in(MESSAGE_CATEGORIES)))
-        rows = documents_with_customers(session, list(ids))
-        return [document_from_row(d, party_from_json(c.data)) for d, c in rows.values()]
+    # Billing documents only: service and marketing messages have no invoice to preview.
+    return documents_of_customer(wiring.ledger(), wiring.run_of(tenant, period), customer)
 
 
-@app.command()
+@commands.command()
 def preview(
     tenant: Tenant = "demo",
     customer: Annotated[str, typer.Option("--customer", "-c", help="ERP customer id")] = "",
@@ -45,13 +38,12 @@ def preview(
     out: Annotated[Path, typer.Option(help="The HTML page to write")] = Path("preview.html"),
 ) -> None:
     """Write one HTML page with a customer's documents in every channel side by side (PDF, e-mail, SMS, page, e-invoice)."""
-    from omnibill.cli import _this_month
-    from omnibill.preview import build_preview
+    from omnibill.render.preview import build_preview
     from omnibill.wiring import tenant_rules
 
     if not customer:
         raise typer.BadParameter("give the customer with --customer ID")
-    period = period or _this_month()
+    period = period or this_month()
     try:
         docs = _from_extract(source, tenant, period, customer) if source else _from_ledger(tenant, period, customer)
     except LookupError as exc:

@@ -1,43 +1,18 @@
-"""The `omnibill` command: demo data, billing runs, status, and the local sandbox providers."""
+"""`omnibill` commands that run flows: demo data, the monthly run, reruns, the release of scheduled messages."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-# Prefect reads these at import: no telemetry from a billing system.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+from omnibill.cli.common import Period, Tenant, exit_when_busy, providers, this_month
 
-app = typer.Typer(help="omnibill: open omnichannel billing communication on Prefect.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-
-Tenant = Annotated[str, typer.Option("--tenant", "-t", help="Tenant name; its rules are config/tenants/<tenant>.toml")]
-Period = Annotated[str, typer.Option("--period", "-p", help="Billing period as YYYY-MM")]
+commands = typer.Typer()
 
 
-def _this_month() -> str:
-    return date.today().strftime("%Y-%m")
-
-
-def run_or_exit(tenant: str, period: str):
-    """The ledger's run of a tenant's period, or a clear message and exit code 1."""
-    from omnibill import wiring
-
-    try:
-        return wiring.run_of(tenant, period)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
-
-
-@app.command("demo-data")
+@commands.command("demo-data")
 def demo_data(
     out: Annotated[Path, typer.Option(help="Folder to write the extract tables to")],
     customers: Annotated[int, typer.Option(help="Number of customers to generate")] = 10_000,
@@ -48,11 +23,11 @@ def demo_data(
     """Write a synthetic Nordic ERP extract (erp-extract.md) with about 1% deliberately bad rows."""
     from omnibill.demo_data import write_demo_extract
 
-    counts = write_demo_extract(out, customers=customers, period=period or _this_month(), seed=seed, fmt=fmt)
+    counts = write_demo_extract(out, customers=customers, period=period or this_month(), seed=seed, fmt=fmt)
     typer.echo(f"wrote extract to {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@app.command()
+@commands.command()
 def run(
     tenant: Tenant = "demo",
     period: Period = "",
@@ -63,19 +38,23 @@ def run(
     """Run the monthly billing flow for a tenant and period (starts the sandbox providers if needed)."""
     from config.settings import get_settings
 
-    period = period or _this_month()
+    period = period or this_month()
     _check_run_arguments(tenant, period, source)
-    from flows.monthly_billing import RunIncomplete, monthly_billing_run
+    from flows.monthly_billing import RunActive, RunIncomplete, monthly_billing_run
 
-    if dry_run:
-        typer.echo(monthly_billing_run(tenant=tenant, period=period, source=source, dry_run=True)["text"])
-        return
     try:
-        summary = monthly_billing_run(tenant=tenant, period=period, source=source)
-        code = 0
-    except RunIncomplete as exc:
-        typer.echo(f"run incomplete: {exc}", err=True)
-        summary, code = None, 3
+        with providers():  # the mailbox's usermatch answers the decide stage too
+            if dry_run:
+                typer.echo(monthly_billing_run(tenant=tenant, period=period, source=source, dry_run=True)["text"])
+                return
+            try:
+                summary = monthly_billing_run(tenant=tenant, period=period, source=source)
+                code = 0
+            except RunIncomplete as exc:
+                typer.echo(f"run incomplete: {exc}", err=True)
+                summary, code = None, 3
+    except RunActive as exc:
+        exit_when_busy(exc)
     _print_after_run(tenant, period, get_settings(), summary)
     raise typer.Exit(code)
 
@@ -103,12 +82,16 @@ def _check_run_arguments(tenant: str, period: str, source: str) -> None:
 
 def _print_after_run(tenant: str, period: str, settings, summary) -> None:
     from omnibill import wiring
-    from omnibill.reconcile import reconcile, render_table
+    from omnibill.reconcile.stage import reconcile_only, render_table
 
     run_ = wiring.run_of(tenant, period, settings)
-    with wiring.ledger(settings).transaction() as session:
-        rows = (summary or {}).get("invoice_rows") or (run_.summary or {}).get("invoice_rows", 0)
-        typer.echo("\n" + render_table(reconcile(session, run_, rows)))
+    rows = (summary or {}).get("invoice_rows") or (run_.summary or {}).get("invoice_rows", 0)
+    rec = reconcile_only(wiring.ledger(settings), run_, rows)
+    typer.echo("\n" + render_table(rec))
+    scheduled = sum(c.counts["scheduled"] for c in rec.channels)
+    if scheduled:
+        typer.echo(f"\n{scheduled} messages wait for the end of quiet hours: `omnibill release-scheduled --tenant "
+                   f"{tenant}` sends them when their time has come (`omnibill serve` does it every 15 minutes).")
     typer.echo(f"""
 Where to look:
   ledger (SQL)          {settings.resolved_database_url()}
@@ -119,55 +102,41 @@ Where to look:
   per-document status   omnibill status --tenant {tenant} --period {period} [--json]""")
 
 
-@app.command()
-def status(tenant: Tenant = "demo", period: Period = "",
-           as_json: Annotated[bool, typer.Option("--json", help="One JSON object per document and channel tried")] = False,
-           ) -> None:
-    """Counts per channel and state for a run; with --json, every document and channel tried."""
-    from omnibill import wiring
-    from omnibill.model import MESSAGE_CATEGORIES
-    from omnibill.status import status_counts, status_rows
-
-    run_ = run_or_exit(tenant, period or _this_month())
-    period = run_.period
-    with wiring.ledger().transaction() as session:
-        rows = status_rows(session, run_)
-    if as_json:
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
-        return
-    invoices = sum(1 for r in rows if r.get("kind", "primary") == "primary" and r["document_type"] not in
-                   MESSAGE_CATEGORIES and (r["fallback_of"] is None))
-    typer.echo(f"{tenant} {period}: {invoices} invoice rows, run {run_.status}, "
-               f"executed {run_.executions} time(s)")
-    for (channel, state), n in sorted(status_counts(rows).items()):
-        typer.echo(f"  {channel:<20} {state:<12} {n:>8}")
-
-
-@app.command()
-def sandbox(
-    smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 0,
-    http_port: Annotated[int, typer.Option(help="HTTP gateway port (SMS + digital mailbox)")] = 0,
+@commands.command()
+def rerun(
+    tenant: Tenant,
+    period: Period,
+    channel: Annotated[Optional[str], typer.Option(help="Only this channel (email, sms, mailbox, einvoice, print)")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Only this batch number")] = None,
 ) -> None:
-    """Run the local sandbox providers (SMTP server, SMS and mailbox gateway) in the foreground."""
-    from config.settings import get_settings
-    from omnibill.sandbox import Sandbox
+    """Re-dispatch messages that failed transiently or are still pending (never a sent one), then reconcile."""
+    from flows.rerun_failed import rerun_failed
+    from flows.rounds import RunIncomplete
+    from omnibill.runs import RunActive
 
-    settings = get_settings()
-    box = Sandbox.from_settings(settings, smtp_port=smtp_port or None, http_port=http_port or None).start()
-    typer.echo(f"sandbox: SMTP on {settings.sandbox.host}:{box.smtp_port}, HTTP on {settings.sandbox.host}:"
-               f"{box.http_port}, keeping what it receives in {settings.sandbox_dir()} (Ctrl-C to stop)")
-    box.run_forever()
+    try:
+        with providers():
+            summary = rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch)
+    except RunIncomplete as exc:
+        typer.echo(f"rerun incomplete: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    except RunActive as exc:
+        exit_when_busy(exc)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    o = summary["outcome"]
+    typer.echo(f"rerun {tenant} {period} ({summary['status']}): " + ", ".join(f"{k} {v}" for k, v in o.items()))
 
 
-# Commands of other areas register themselves on `app` when imported.
-from omnibill import cli_explain, cli_ops, cli_preview  # noqa: E402,F401
+@commands.command("release-scheduled")
+def release_scheduled(tenant: Tenant = "demo") -> None:
+    """Send the tenant's scheduled messages whose time has come (quiet hours over); the deployment does it every 15 min."""
+    from flows.release_scheduled import release_scheduled as release
 
-
-def main() -> None:
-    """Entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    with providers():
+        result = release(tenant=tenant)
+    if not result["released"]:
+        typer.echo(f"{tenant}: no scheduled messages are due now")
+    for period, r in result["released"].items():
+        typer.echo(f"{tenant} {period}: {r['due']} scheduled messages released; the run is {r['status']}")

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from config.tenant import TenantRules
-from omnibill.decide.engine import next_allowed
-from omnibill.decide.repository import SENT, held_companions
+from omnibill.ledger.decisions import SENT, held_companions
 from omnibill.decide.texts import notice
+from omnibill.quiet_hours import scheduled_reason, zone_of, quiet_until
 from omnibill.ledger.codec import party_from_json
 from omnibill.ledger.models import BillingRun
 from omnibill.ledger.repository import documents_with_customers, set_states
 
 
-def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime, store=None) -> int:
+def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime, store) -> int:
     """Store the notice text of companions whose primary was sent and mark them ready to send; returns how many."""
     held = held_companions(session, run.id)
     if not held:
         return 0
     found = documents_with_customers(session, {m.document_id for m, _ in held})
     changes, released = [], 0
-    if held and store is None:  # one store (and S3 client) for every notice released here
-        from omnibill import wiring
-
-        store = wiring.document_store()
     for message, primaries in held:
         doc, customer = found[message.document_id]
         after = set(rules.categories[doc.document_type].companion.after) \
@@ -57,12 +52,8 @@ def _store_notice(store, run: BillingRun, doc, party, channel: str, primary: str
 
 def _quiet(rules: TenantRules, category: str, channel: str, customer: dict, now: datetime) -> dict:
     """Scheduled instead of ready when the notice would go out in the customer's quiet hours."""
-    if channel not in rules.categories[category].quiet_hours:
-        return {}
-    quiet = rules.quiet_hours
-    zone = quiet.timezones.get(customer.get("country", ""), quiet.default_timezone)
-    until = next_allowed(now, zone, quiet)
+    country = customer.get("country", "")
+    until = quiet_until(rules, category, channel, country, now)
     if until is None:
         return {}
-    when = until.astimezone(ZoneInfo(zone)).strftime("%d %b %Y %H:%M ") + zone
-    return {"state": "scheduled", "not_before": until, "reason": f"quiet hours: scheduled for {when}"}
+    return {"state": "scheduled", "not_before": until, "reason": scheduled_reason(until, zone_of(rules, country))}

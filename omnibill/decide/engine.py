@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from config.tenant import QuietHours, TenantRules
+from config.tenant import TenantRules
+from omnibill.quiet_hours import next_allowed
 from omnibill.decide.rules import Codes, Inputs, consent_matrix, decide_group, map_small
 from omnibill.decide.texts import CHANNEL_WORDS, USABLE, phrase
-from omnibill.model import CHANNELS
+from config.channels import CHANNELS
 from omnibill.decide.rules import CATEGORY, CHANNEL, OPT_IN
 
 OUTPUT = ["channel", "state", "not_before", "reason", "rules", "hash", "companion", "companion_reason",
@@ -132,18 +133,6 @@ def _append_step(rules_json: pd.Series, code: str, detail: pd.Series) -> pd.Seri
     step = '{"channel":"","rule":"' + code + '","detail":"' + detail.str.replace('"', "'") + '"}'
     body = rules_json.str[:-1]
     return body + np.where(body == "[", "", ",") + step + "]"
-
-
-def next_allowed(now: datetime, zone: str, quiet: QuietHours) -> datetime | None:
-    """When quiet hours hold at `now` in a time zone, the UTC time they end; else None."""
-    local = now.astimezone(ZoneInfo(zone))
-    start, end = (time.fromisoformat(quiet.start), time.fromisoformat(quiet.end))
-    t = local.time().replace(tzinfo=None)
-    inside = (start <= t or t < end) if start > end else (start <= t < end)
-    if not inside:
-        return None
-    day = local.date() + timedelta(days=1 if start > end and t >= start else 0)
-    return datetime.combine(day, end, ZoneInfo(zone)).astimezone(now.tzinfo)
 
 
 def _quiet_hours(docs: pd.DataFrame, out: pd.DataFrame, tenant: TenantRules, now: datetime) -> None:

@@ -6,28 +6,21 @@ import json
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnibill.decide.texts import CHANNEL_WORDS, describe_steps
-from omnibill.ledger.models import BillingRun, Customer, Document, Message, QuarantinedRow
+from omnibill.ledger.models import BillingRun, Document, Message
+from omnibill.ledger.reports import (customer_in_run, documents_of_customer, messages_of_documents,
+                                     quarantined_of_customer)
 from omnibill.privacy import mask_email, mask_tail, scrub
 
 
 def explain_customer(session: Session, run: BillingRun, customer_id: str) -> dict[str, Any]:
     """One customer's documents in a run: the channel chosen, the rules that fired and every message."""
-    customer = session.scalars(select(Customer).where(Customer.run_id == run.id,
-                                                      Customer.customer_id == customer_id)).first()
-    docs = list(session.scalars(select(Document).where(Document.run_id == run.id, Document.customer_id == customer_id)
-                                .order_by(Document.invoice_id)))
-    messages: dict[str, list[Message]] = {}
-    if docs:
-        stmt = select(Message).where(Message.document_id.in_([d.id for d in docs])).order_by(Message.created_at)
-        for m in session.scalars(stmt):
-            messages.setdefault(m.document_id, []).append(m)
-    held = session.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run.id,
-                                                        QuarantinedRow.customer_id == customer_id)
-                           .order_by(QuarantinedRow.table_name, QuarantinedRow.row_number))
+    customer = customer_in_run(session, run.id, customer_id)
+    docs = documents_of_customer(session, run.id, customer_id)
+    messages = messages_of_documents(session, [d.id for d in docs])
+    held = quarantined_of_customer(session, run.id, customer_id)
     return {"tenant": run.tenant, "period": run.period, "customer_id": customer_id, "known": customer is not None,
             "contact": _masked_contact(customer.data if customer else {}) if customer else {},
             "documents": [_document(d, messages.get(d.id, [])) for d in docs],

@@ -37,9 +37,9 @@ def prefs_frame(consents: Mapping[str, Mapping[str, Mapping[str, Mapping[str, An
     return pd.DataFrame(rows, columns=["customer_id", "category", "channel", "status", "recorded_at", "source"])
 
 
-def docs_frame(documents: pd.DataFrame, customers: pd.DataFrame, tenant: str) -> pd.DataFrame:
+def docs_frame(documents: pd.DataFrame, customers: pd.DataFrame, hash_key: bytes) -> pd.DataFrame:
     """Documents (doc_id, invoice_id, customer_id, category) joined with their customer and reachability."""
-    reach = reach_frame(customers, tenant)
+    reach = reach_frame(customers, hash_key)
     keep = ["customer_type", "country", "language", "peppol_id", "einvoice_address", "digital_mailbox",
             "do_not_contact"]
     extra = customers[keep].join(reach)

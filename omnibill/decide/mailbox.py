@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from config.settings import GatewaySettings, get_settings
 from omnibill.decide.reachability import MAILBOX_PROVIDERS
 
 MailboxLookup = Callable[[str, list[str]], set[str]]
@@ -19,12 +20,11 @@ _down_until: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lookups: dict[str, MailboxLookup] = {}
 
 
-def provider_lookup() -> MailboxLookup:
-    """The configured mailbox provider's usermatch, as a plain function (provider, ids) -> registered ids."""
+def provider_lookup(gateway: GatewaySettings | None = None) -> MailboxLookup:
+    """The mailbox provider's usermatch (configured in settings unless given), as (provider, ids) -> registered ids."""
     from channel_adapters.digital_mailbox import DigitalMailboxAdapter
-    from omnibill import wiring
 
-    gateway = wiring.get_settings().gateway
+    gateway = gateway or get_settings().gateway
 
     def registered(provider: str, ids: list[str]) -> set[str]:
         adapter = DigitalMailboxAdapter(gateway)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from functools import lru_cache
 
@@ -12,7 +13,7 @@ import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from omnibill.decide.peppol import peppol_problem
-from omnibill.model import CHANNELS
+from config.channels import CHANNELS
 
 MAILBOX_PROVIDERS = {"kivra", "eboks", "digipost", "omaposti"}
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -132,12 +133,16 @@ def mobiles_normalised(values: pd.Series, countries: pd.Series) -> pd.Series:
     return out
 
 
-def address_hash(tenant: str, channel: str, address: str) -> str:
-    """A salted hash of a contact address: bounces are remembered without keeping the address in clear."""
-    return hashlib.sha256(f"{tenant}\x1f{channel}\x1f{address}".encode()).hexdigest()[:32]
+def address_hash(key: bytes, channel: str, address: str) -> str:
+    """A keyed hash (HMAC-SHA256) of a contact address: bounces are remembered without keeping the address.
+
+    `key` is the tenant's address key, derived from the secret in settings: nobody without the
+    secret can test whether an address is in the suppression list.
+    """
+    return hmac.new(key, f"{channel}\x1f{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def reach_frame(customers: pd.DataFrame, tenant: str) -> pd.DataFrame:
+def reach_frame(customers: pd.DataFrame, hash_key: bytes) -> pd.DataFrame:
     """Per customer and channel: `why_<c>` ("" when reachable, else a problem code) and `hash_<c>`."""
     c = customers.fillna({k: "" for k in customers.columns if customers[k].dtype == object})
     out = pd.DataFrame(index=c.index)
@@ -157,14 +162,14 @@ def reach_frame(customers: pd.DataFrame, tenant: str) -> pd.DataFrame:
                      c["digital_mailbox"] != "", ""), "print": street.where(out["why_print"] == "", ""),
                  "push": pd.Series("", index=c.index)}  # no app registrations in the extract: nothing to remember
     for channel in CHANNELS:
-        out[f"hash_{channel}"] = hashes(tenant, channel, pd.Series(addresses[channel], index=c.index))
+        out[f"hash_{channel}"] = hashes(hash_key, channel, pd.Series(addresses[channel], index=c.index))
     return out
 
 
-def hashes(tenant: str, channel: str, addresses: pd.Series) -> np.ndarray:
+def hashes(hash_key: bytes, channel: str, addresses: pd.Series) -> np.ndarray:
     """Address hashes of many addresses ("" for no address), each distinct address hashed once."""
     codes, uniques = pd.factorize(addresses.fillna(""))
-    table = [address_hash(tenant, channel, str(u)) if u else "" for u in uniques] + [""]
+    table = [address_hash(hash_key, channel, str(u)) if u else "" for u in uniques] + [""]
     return np.array(table, dtype=object)[codes]
 
 

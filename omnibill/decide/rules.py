@@ -14,7 +14,7 @@ import pandas as pd
 
 from config.tenant import CategoryRules, TenantRules
 from omnibill.decide.texts import CHANNEL_WORDS, USABLE, phrase
-from omnibill.model import CHANNELS
+from config.channels import CHANNELS
 
 CATEGORY = {"invoice": 0, "reminder": 1, "marketing": 2, "service": 3}
 CHANNEL = {c: i for i, c in enumerate(CHANNELS)}

@@ -30,13 +30,17 @@ class Decision:
 def choose_channel(party: Party, consents: dict[str, Any], tenant: TenantRules, category: str = "invoice", *,
                    exclude: Collection[str] = (), do_not_contact: bool = False,
                    mailbox_registered: bool | None = None, now: datetime | None = None,
-                   suppressed: dict[str, str] | None = None, sent_recently: int = 0) -> Decision:
-    """Decide one document of a category for one customer with the tenant's rules."""
+                   suppressed: dict[str, str] | None = None, sent_recently: int = 0,
+                   hash_key: bytes = b"") -> Decision:
+    """Decide one document of a category for one customer with the tenant's rules.
+
+    `hash_key` is the tenant's address key; it matters only for matching `suppressed` address hashes.
+    """
     customer = asdict(party) | {"do_not_contact": "true" if do_not_contact else "",
                                 "mailbox_registered": mailbox_registered}
     docs = pd.DataFrame({"doc_id": ["D"], "invoice_id": ["D"], "customer_id": [party.customer_id],
                          "category": [category], "tried": ["," + ",".join(exclude) + ","]})
-    frame = docs_frame(docs, customers_frame([customer]), tenant.tenant)
+    frame = docs_frame(docs, customers_frame([customer]), hash_key)
     history = pd.Series([sent_recently], index=pd.MultiIndex.from_tuples([(party.customer_id, category)]))
     out = decide_frame(frame, prefs_frame({party.customer_id: consents}), tenant,
                        now=now or datetime(2026, 1, 1, 12, tzinfo=timezone.utc), history=history,

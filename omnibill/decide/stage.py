@@ -1,4 +1,4 @@
-"""Decide stage, ledger side: decisions for a batch, fallbacks after permanent failures, companions."""
+"""Decide stage: the channel of every document of a batch, fallbacks after permanent failures, companions."""
 
 from __future__ import annotations
 
@@ -15,16 +15,40 @@ from omnibill.decide import companions
 from omnibill.decide.engine import decide_frame
 from omnibill.decide.frames import customers_frame, docs_frame, prefs_frame
 from omnibill.decide.mailbox import MailboxLookup, check_mailboxes, provider_lookup
-from omnibill.decide.repository import (add_suppressions, primary_counts, primary_channels_tried, promote_due,
+from omnibill.ledger.decisions import (add_suppressions, primary_counts, primary_channels_tried, promote_due,
                                         suppressed_hashes, write_decisions)
+from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun, Document, Message
-from omnibill.ledger.repository import add_messages, documents_with_customers, undecided_documents
-from omnibill.model import CHANNELS, message_key
+from omnibill.ledger.repository import (add_messages, documents_with_customers, messages_without_fallback,
+                                        undecided_documents)
+from config.channels import CHANNELS
+from omnibill.model import message_key
 
 _DEFAULT = object()
 
 
-def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: TenantRules, *,
+def run_decide(ledger: Ledger, run: BillingRun, batch_no: int, rules: TenantRules, *, hash_key: bytes,
+               now: datetime | None = None, mailbox_lookup: MailboxLookup | None | Any = _DEFAULT) -> Counter:
+    """The decide stage for one batch: decisions and planned messages, in one transaction."""
+    with ledger.transaction() as session:
+        return decide_batch(session, run, batch_no, rules, hash_key=hash_key, now=now, mailbox_lookup=mailbox_lookup)
+
+
+def run_fallbacks(ledger: Ledger, run: BillingRun, rules: TenantRules, store, *, hash_key: bytes,
+                  now: datetime | None = None) -> int:
+    """After a dispatch round: plan fallbacks, release companion notices and scheduled messages that are due."""
+    with ledger.transaction() as session:
+        return plan_fallbacks(session, run, messages_without_fallback(session, run.id), rules, hash_key=hash_key,
+                              now=now, store=store)
+
+
+def run_release(ledger: Ledger, run: BillingRun, *, now: datetime | None = None) -> int:
+    """Scheduled messages whose time has come (quiet hours over) back to ready; returns how many."""
+    with ledger.transaction() as session:
+        return promote_due(session, run.id, now or datetime.now(timezone.utc))
+
+
+def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: TenantRules, *, hash_key: bytes,
                  now: datetime | None = None, mailbox_lookup: MailboxLookup | None | Any = _DEFAULT) -> Counter:
     """Decide every undecided document of a batch; plan its primary message and any companion notice."""
     now = now or datetime.now(timezone.utc)
@@ -33,7 +57,7 @@ def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: Tenant
     if not pairs:
         return Counter()
     lookup = provider_lookup() if mailbox_lookup is _DEFAULT else mailbox_lookup
-    out, docs = _decide(session, run, pairs, rules, now, lookup, tried={})
+    out, docs = _decide(session, run, pairs, rules, now, lookup, hash_key, tried={})
     write_decisions(session, [{"id": doc.id, "decision": ch or "none", "decision_reason": reason,
                                "decision_rules": fired, "decided_at": now}
                               for doc, ch, reason, fired in zip(docs, out["channel"], out["reason"], out["rules"])])
@@ -42,7 +66,7 @@ def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: Tenant
 
 
 def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message], rules: TenantRules, *,
-                   now: datetime | None = None, store=None) -> int:
+                   hash_key: bytes, now: datetime | None = None, store=None) -> int:
     """After permanent failures: remember bounced addresses, plan the next channel of each chain,
     release companion notices whose primary was sent, and scheduled messages that are due."""
     now = now or datetime.now(timezone.utc)
@@ -53,7 +77,7 @@ def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message],
         found = documents_with_customers(session, [m.document_id for m in primaries])
         pairs = [found[m.document_id] for m in primaries if m.document_id in found]
         tried = primary_channels_tried(session, [d.id for d, _ in pairs])
-        out, docs = _decide(session, run, pairs, rules, now, None, tried=tried, caps=False)
+        out, docs = _decide(session, run, pairs, rules, now, None, hash_key, tried=tried, caps=False)
         by_doc = {m.document_id: m for m in primaries}
         rows = _message_rows(run, docs, out, rules)
         for row in rows:
@@ -69,7 +93,7 @@ def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message],
 
 
 def _decide(session: Session, run: BillingRun, pairs, rules: TenantRules, now: datetime,
-            lookup: MailboxLookup | None, *, tried: dict[str, set[str]], caps: bool = True):
+            lookup: MailboxLookup | None, hash_key: bytes, *, tried: dict[str, set[str]], caps: bool = True):
     """Run the engine over (document, customer) pairs; returns the decisions and the documents in order."""
     docs = [d for d, _ in pairs]
     customers = customers_frame([c.data | {"do_not_contact": (c.data or {}).get("do_not_contact", "")}
@@ -79,7 +103,7 @@ def _decide(session: Session, run: BillingRun, pairs, rules: TenantRules, now: d
                           "customer_id": [d.customer_id for d in docs],
                           "category": [d.document_type for d in docs],
                           "tried": ["," + ",".join(sorted(tried.get(d.id, ()))) + "," for d in docs]})
-    frame = docs_frame(frame, customers, run.tenant)
+    frame = docs_frame(frame, customers, hash_key)
     consents = {c.customer_id: c.consents or {} for _, c in pairs}
     hashes = pd.unique(frame[[f"hash_{c}" for c in CHANNELS]].to_numpy().ravel())
     history = current = None

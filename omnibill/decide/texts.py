@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 # Codes a channel can end with; the ones in USABLE mean "this channel may be used".
 PHRASES: dict[str, str] = {
@@ -49,11 +48,6 @@ def phrase(code: str, *details: str) -> str:
         return template.format(*values)
     except IndexError:
         return template.format(*(values + [""] * template.count("{}")))
-
-
-def step_json(channel: str, code: str, detail: str) -> str:
-    """One fired rule as a JSON object text."""
-    return json.dumps({"channel": channel, "rule": code, "detail": detail}, ensure_ascii=False)
 
 
 def describe_steps(steps: list[dict]) -> list[str]:

@@ -1,62 +1,149 @@
-"""Dispatch stage: hand a channel's batch to its adapter, recording every attempt and outcome."""
+"""Dispatch stage: claim a channel's batch chunk by chunk, hand it to the adapter, record every attempt.
+
+Never twice: a message is sent only by the dispatcher that won its claim (one conditional change to
+`sending`, committed before the provider is called). A claim left behind by a dispatcher that died
+lapses after its lease; the resend carries the same idempotency key.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from channel_adapters.base import Attachment, ChannelAdapter, DispatchResult, OutboundMessage, TransientError
+from config.tenant import TenantRules
 from omnibill.decide.reachability import normalise_email, normalise_mobile
 from omnibill.ledger.codec import party_from_json
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun, Message
-from omnibill.ledger.repository import (DISPATCHABLE_STATES, documents_with_customers, finish_attempts,
-                                        messages_in, set_states, start_attempts)
+from omnibill.ledger.reports import failed_transient
+from omnibill.ledger.repository import (DISPATCHABLE_STATES, batch_numbers, channel_batches, claim_messages,
+                                        documents_with_customers, finish_attempts, set_states, start_attempts)
 from omnibill.model import Party
 from omnibill.privacy import scrub
+from omnibill.quiet_hours import quiet_until, scheduled_reason, zone_of
 from omnibill.store import ObjectStore
 
+DEFAULT_LEASE_S = 300.0
 
 
 class BatchHadTransientFailures(TransientError):
     """Some messages of the batch failed transiently; retrying the batch sends only those."""
 
 
-def dispatch_batch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int, adapter: ChannelAdapter,
-                   store: ObjectStore) -> Counter:
-    """Send every not-yet-sent message of one channel's batch; raise when some failed transiently."""
-    with ledger.transaction() as session:
-        pending = messages_in(session, run.id, states=DISPATCHABLE_STATES, batch_no=batch_no, channel=channel)
-        docs = documents_with_customers(session, {m.document_id for m in pending})
+def new_claimant() -> str:
+    """A name for one dispatcher: host, process and a random part (two calls in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def run_dispatch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int, adapter: ChannelAdapter,
+                 store: ObjectStore, *, rules: TenantRules | None = None, now: datetime | None = None,
+                 claimant: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> Counter:
+    """The dispatch stage for one channel's batch: send what this dispatcher claims; raise on transient failures.
+
+    Messages claimed by another live dispatcher are left to it. With `rules`, a message that would go
+    out in the customer's quiet hours (at `now`, default the real time) is scheduled instead of sent.
+    """
+    claimant = claimant or new_claimant()
+    started = datetime.now(timezone.utc)  # a message this call already tried is not claimed again by it
     outcome: Counter = Counter()
-    for start in range(0, len(pending), adapter.max_batch):
-        chunk = pending[start:start + adapter.max_batch]
-        outcome.update(_send_chunk(ledger, run, chunk, docs, adapter, store))
+    while True:
+        claimed, docs = _claim(ledger, run, channel, batch_no, adapter.max_batch, claimant, lease_s, started)
+        if not claimed:
+            break
+        held = _quiet(claimed, docs, rules, now or datetime.now(timezone.utc))
+        if held:
+            with ledger.transaction() as session:
+                outcome["scheduled"] += len(set_states(session, [c | {"claimant": claimant} for c in held]))
+        outcome["claimed"] += len(claimed)
+        ready = [m for m in claimed if m.id not in {c["id"] for c in held}]
+        if ready:
+            outcome.update(_send_chunk(ledger, run, ready, docs, adapter, store, claimant))
+    claimed = outcome.pop("claimed", 0)
     if outcome["transient"]:
         raise BatchHadTransientFailures(
-            f"{channel} batch {batch_no}: {outcome['transient']} of {len(pending)} messages failed transiently")
+            f"{channel} batch {batch_no}: {outcome['transient']} of {claimed} messages failed transiently")
     return outcome
 
 
-def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store) -> Counter:
-    # The 'sending' mark is committed before the provider is called: a crash in between leaves
-    # a trace, and the resend carries the same idempotency key, which the provider recognises.
+def batches_to_send(ledger: Ledger, run: BillingRun, channel: str | None = None,
+                    batch: int | None = None) -> list[tuple[str, int]]:
+    """(channel, batch) pairs with messages to send: rendered, failed transiently or still in flight."""
+    with ledger.transaction() as session:
+        return [(c, b) for c, b in channel_batches(session, run.id, DISPATCHABLE_STATES)
+                if channel in (None, c) and batch in (None, b)]
+
+
+def still_failing(ledger: Ledger, run: BillingRun, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """How many messages of each (channel, batch) are still failed transiently or pending."""
+    with ledger.transaction() as session:
+        return {pair: failed_transient(session, run.id, *pair) for pair in pairs}
+
+
+def batch_count(ledger: Ledger, run: BillingRun) -> int:
+    """How many batches the run has (for task names like `dispatch[sms] batch 3/40`)."""
+    with ledger.transaction() as session:
+        return len(batch_numbers(session, run.id))
+
+
+def _claim(ledger, run, channel, batch_no, limit, claimant, lease_s, started):
+    with ledger.transaction() as session:
+        now = datetime.now(timezone.utc)
+        claimed = claim_messages(session, run.id, channel, batch_no, claimant, now=now,
+                                 lease_until=now + timedelta(seconds=lease_s), limit=limit, touched_before=started)
+        docs = documents_with_customers(session, {m.document_id for m in claimed}) if claimed else {}
+    return claimed, docs
+
+
+def _quiet(claimed: Sequence[Message], docs, rules: TenantRules | None, now: datetime) -> list[dict[str, Any]]:
+    """Claimed messages that must wait for the end of the customer's quiet hours: their change to `scheduled`."""
+    if rules is None:
+        return []
+    held = []
+    for m in claimed:
+        doc, customer = docs[m.document_id]
+        country = (customer.data or {}).get("country", "")
+        until = quiet_until(rules, doc.document_type, m.channel, country, now)
+        if until is not None:
+            held.append({"id": m.id, "from_state": "sending", "state": "scheduled", "not_before": until,
+                         "claimed_by": None, "lease_until": None, "attempts": m.attempts,
+                         "reason": scheduled_reason(until, zone_of(rules, country)) + " (checked at sending)"})
+    return held
+
+
+def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store, claimant: str) -> Counter:
+    # The claim (`sending`) was committed before the provider is called: a crash in between leaves a
+    # lease that lapses, and the resend carries the same idempotency key, which the provider recognises.
+    outbound = [to_outbound(run, m, *docs[m.document_id], store) for m in chunk]
+    too_long = _over_length(outbound, adapter.body_maxlen)
     with ledger.transaction() as session:
         attempts = start_attempts(session, chunk)
-        set_states(session, [{"id": m.id, "from_state": m.state, "state": "sending", "attempts": m.attempts + 1,
-                              "reason": f"attempt {m.attempts + 1}"} for m in chunk])
-    outbound = [to_outbound(run, m, *docs[m.document_id], store) for m in chunk]
+    to_send = [o for o in outbound if o.message_id not in too_long]
     try:
-        results = adapter.send_batch(outbound)
+        results = adapter.send_batch(to_send) if to_send else []
     except TransientError as exc:
-        results = [DispatchResult(m.id, "failed", error=f"provider unavailable: {exc}") for m in chunk]
+        results = [DispatchResult(o.message_id, "failed", error=f"provider unavailable: {exc}") for o in to_send]
+    results += [DispatchResult(i, "failed", error=why, permanent=True) for i, why in too_long.items()]
     with ledger.transaction() as session:
-        return _record(session, chunk, results, attempts)
+        return _record(session, chunk, results, attempts, claimant)
 
 
-def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult], attempts: dict[str, int]) -> Counter:
+def _over_length(outbound: Sequence[OutboundMessage], maxlen: int | None) -> dict[str, str]:
+    """Messages whose text the channel cannot carry (the adapter's `body_maxlen`), with the reason."""
+    if not maxlen:
+        return {}
+    return {o.message_id: f"message text is {len(o.body_text)} characters; the {o.channel} provider takes "
+                          f"at most {maxlen}" for o in outbound if len(o.body_text) > maxlen}
+
+
+def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult], attempts: dict[str, int],
+            claimant: str) -> Counter:
     by_id = {r.message_id: r for r in results}
     counts: Counter = Counter()
     changes, closed = [], []
@@ -65,11 +152,15 @@ def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult]
         reason = scrub(r.error) if r.error else "accepted by provider"
         kind = "sent" if r.status == "sent" else ("permanent" if r.permanent else "transient")
         counts[kind] += 1
-        changes.append({"id": m.id, "from_state": "sending", "state": "sent" if kind == "sent" else "failed",
-                        "permanent": kind == "permanent", "reason": reason, "provider_ref": r.provider_ref})
+        changes.append({"id": m.id, "from_state": "sending", "claimant": claimant,
+                        "state": "sent" if kind == "sent" else "failed", "permanent": kind == "permanent",
+                        "reason": reason, "provider_ref": r.provider_ref, "lease_until": None})
         closed.append({"message_id": m.id, "attempt_no": attempts[m.id], "outcome": kind,
                        "error": reason if r.error else None, "permanent": kind == "permanent"})
-    set_states(session, changes)
+    recorded = set(set_states(session, changes))
+    if len(recorded) < len(changes):
+        # Our claim lapsed and another dispatcher took these over: its outcome is the one that counts.
+        counts["claim_lapsed"] += len(changes) - len(recorded)
     finish_attempts(session, closed)
     return counts
 

@@ -1,4 +1,4 @@
-"""Extract stage, ledger side: store a validated extract's customers, documents and quarantine."""
+"""Extract stage: read and validate the ERP extract, store its customers, documents and quarantine in the ledger."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from config.settings import S3Settings
+from omnibill.extract import read_extract
 from omnibill.extract.results import ValidatedExtract
 from omnibill.ledger.codec import document_payload, party_to_json
+from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun, Customer, Document, QuarantinedRow
 from omnibill.ledger.repository import batch_numbers, insert_ignore
+from omnibill.ledger.runs import open_run, run_by_id
 from omnibill.model import stable_id
 from omnibill.privacy import scrub
 
@@ -26,8 +30,19 @@ class IngestSummary:
     batches: list[int]
 
 
-def store_extract(session: Session, run_id: str, extract: ValidatedExtract, batch_size: int) -> IngestSummary:
+def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_size: int,
+                s3: S3Settings | None = None) -> IngestSummary:
+    """The extract stage: read and validate the extract, then store it in the run of the tenant's period."""
+    extract = read_extract(source, tenant, period, s3=s3)
+    with ledger.transaction() as session:
+        run = open_run(session, tenant, period, source)
+        return store_extract(session, run, extract, batch_size)
+
+
+def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExtract,
+                  batch_size: int) -> IngestSummary:
     """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are."""
+    run_id = run if isinstance(run, str) else run.id
     # Extra customer columns (e.g. `do_not_contact`) ride along in the customer's data for the decide
     # stage, once the extract hands their values over as `customer_extras` {customer_id: {column: value}}.
     extras = getattr(extract, "customer_extras", None) or {}
@@ -38,7 +53,8 @@ def store_extract(session: Session, run_id: str, extract: ValidatedExtract, batc
     insert_ignore(session, Document, [_document_row(run_id, i // batch_size, doc)
                                       for i, doc in enumerate(extract.documents)])
     # Service and marketing messages follow the documents in the same batches, as documents of their category.
-    first_day = date.fromisoformat(session.get(BillingRun, run_id).period + "-01")
+    period = run.period if isinstance(run, BillingRun) else run_by_id(session, run_id).period
+    first_day = date.fromisoformat(period + "-01")
     insert_ignore(session, Document, [_message_row(run_id, (len(extract.documents) + j) // batch_size, m, first_day)
                                       for j, m in enumerate(extract.service_messages)])
     insert_ignore(session, QuarantinedRow, [

@@ -15,8 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
+class SchemaOutdated(RuntimeError):
+    """The ledger's schema is not the one this code needs: `omnibill db upgrade` applies the migrations."""
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets the dispatch threads read while one writes; busy_timeout waits instead of failing.
+    # The driver's own transaction handling is off: every transaction starts with BEGIN IMMEDIATE
+    # (below), so a read-then-write (a claim, a state change) holds the write lock from its first read.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
@@ -35,31 +42,68 @@ def make_engine(url: str) -> Engine:
         # single SQLite writer (see Ledger.transaction).
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=120)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the ledger schema to the newest Alembic revision."""
-    from alembic import command
+def _alembic_config():
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["connection"] = None
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the ledger schema to the newest Alembic revision (`omnibill db upgrade`)."""
+    from alembic import command
+
+    cfg = _alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 
 
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for a database without the ledger)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_schema(engine: Engine, *, migrate_empty_sqlite: bool = True) -> None:
+    """Refuse an outdated schema; an empty SQLite file (the embedded default's first run) is migrated here.
+
+    On PostgreSQL nothing is migrated implicitly: several workers starting together would race.
+    """
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    if current is None and migrate_empty_sqlite and engine.dialect.name == "sqlite":
+        migrate(engine)
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    raise SchemaOutdated(f"the ledger at {where} is at revision {current or 'none (empty)'}, this code needs {head}:"
+                         " run `omnibill db upgrade` once (before starting workers)")
+
+
 class Ledger:
     """The ledger's engine and session factory; the caller owns each transaction."""
 
-    def __init__(self, url: str, *, run_migrations: bool = True):
+    def __init__(self, url: str, *, check: bool = True):
         self.url = url
         self.engine = make_engine(url)
-        if run_migrations:
-            migrate(self.engine)
+        if check:
+            check_schema(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite serialises writers anyway; queueing them on a lock here (instead of in SQLite's
         # busy handler) keeps waiting threads off the CPU and never times out a short write.

@@ -45,6 +45,11 @@ class BillingRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who runs this period now: one run (or rerun, or release) of a tenant's period at a time, whatever
+    # Prefect's limits say. A holder that died loses the run when `held_until` passes.
+    holder: Mapped[str | None] = mapped_column(String(128))
+    held_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ux_billing_runs_tenant_period", "tenant", "period", unique=True),)
 
 
@@ -107,13 +112,17 @@ class Message(Base):
     kind: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     address_hash: Mapped[str | None] = mapped_column(String(64))
+    # A dispatch claim: who took the message for sending and until when; past the lease another may resend it.
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (Index("ix_messages_run_channel_batch_state", "run_id", "channel", "batch_no", "state"),)
+    __table_args__ = (Index("ix_messages_run_channel_batch_state", "run_id", "channel", "batch_no", "state"),
+                      Index("ix_messages_state_not_before", "state", "not_before"))
 
 
 class Suppression(Base):
-    """A contact address that bounced or was unknown, kept only as a salted hash, per tenant and channel."""
+    """A contact address that bounced or was unknown, kept only as a keyed hash (HMAC), per tenant and channel."""
 
     __tablename__ = "suppressions"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,15 +1,17 @@
-"""Ledger reads for operators: failures, the dry-run forecast, what a rerun would pick."""
+"""Ledger reads for reports: reconciliation, status, explain, failures, the dry-run forecast."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from omnibill.ledger.models import Document, Message
-from omnibill.ledger.repository import DISPATCHABLE_STATES, not_permanently_failed
+from omnibill.ledger.models import Customer, Document, Message, QuarantinedRow
+from omnibill.ledger.repository import DISPATCHABLE_STATES, chunks, not_permanently_failed
+from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.privacy import scrub
 
 # What a real run would send: pending states and transient failures. Held companion notices
@@ -48,3 +50,79 @@ def forecast(session: Session, run_id: str) -> list[dict[str, Any]]:
     return [{"channel": c, "messages": n, "share": f"{100 * n / total:.1f}%", "cost_eur": f"{cost:.2f}"}
             for c, n, cost in rows]
 
+
+
+def _billing(billing: bool):
+    """SQL condition: billing documents (invoices, credit notes, reminders) or the extract's messages."""
+    return Document.document_type.not_in(MESSAGE_CATEGORIES) if billing else \
+        Document.document_type.in_(MESSAGE_CATEGORIES)
+
+
+def message_tallies(session: Session, run_id: str) -> list[tuple]:
+    """(channel, kind, document type, state, permanent, currency, count, amount, cost) of a run's messages."""
+    return list(session.execute(
+        select(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
+               Document.currency, func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
+        .join(Document, Document.id == Message.document_id).where(Message.run_id == run_id)
+        .group_by(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
+                  Document.currency)))
+
+
+def count_documents(session: Session, run_id: str, *, billing: bool, decision: str | None = None) -> int:
+    """Documents of a run (billing ones or the extract's messages), optionally with one decision."""
+    stmt = select(func.count()).select_from(Document).where(Document.run_id == run_id, _billing(billing))
+    if decision is not None:
+        stmt = stmt.where(Document.decision == decision)
+    return session.scalar(stmt) or 0
+
+
+def count_quarantined(session: Session, run_id: str, table: str) -> int:
+    """Quarantined rows of one extract table."""
+    return session.scalar(select(func.count()).select_from(QuarantinedRow).where(
+        QuarantinedRow.run_id == run_id, QuarantinedRow.table_name == table)) or 0
+
+
+def primary_states(session: Session, run_id: str, *, billing: bool = True) -> list[tuple[str, str, bool]]:
+    """(document id, state, permanent) of every primary message of a run."""
+    return list(session.execute(select(Message.document_id, Message.state, Message.permanent)
+                                .join(Document, Document.id == Message.document_id)
+                                .where(Message.run_id == run_id, Message.kind == "primary", _billing(billing))))
+
+
+def documents_with_messages(session: Session, run_id: str) -> list[tuple[Document, Message | None]]:
+    """Every document of a run with each of its messages (None for a document without any), in order."""
+    stmt = (select(Document, Message).outerjoin(Message, Message.document_id == Document.id)
+            .where(Document.run_id == run_id).order_by(Document.invoice_id, Message.created_at))
+    return [(d, m) for d, m in session.execute(stmt)]
+
+
+def customer_in_run(session: Session, run_id: str, customer_id: str) -> Customer | None:
+    """A customer as extracted for a run."""
+    return session.scalars(select(Customer).where(Customer.run_id == run_id,
+                                                  Customer.customer_id == customer_id)).first()
+
+
+def documents_of_customer(session: Session, run_id: str, customer_id: str, *,
+                          billing_only: bool = False) -> list[Document]:
+    """A customer's documents in a run, by ERP id (billing documents only when asked)."""
+    stmt = select(Document).where(Document.run_id == run_id, Document.customer_id == customer_id)
+    if billing_only:
+        stmt = stmt.where(_billing(True))
+    return list(session.scalars(stmt.order_by(Document.invoice_id)))
+
+
+def messages_of_documents(session: Session, document_ids: Sequence[str]) -> dict[str, list[Message]]:
+    """Each document's messages, oldest first."""
+    found: dict[str, list[Message]] = {}
+    for part in chunks(list(document_ids)):
+        stmt = select(Message).where(Message.document_id.in_(part)).order_by(Message.created_at)
+        for m in session.scalars(stmt):
+            found.setdefault(m.document_id, []).append(m)
+    return found
+
+
+def quarantined_of_customer(session: Session, run_id: str, customer_id: str) -> list[QuarantinedRow]:
+    """A customer's quarantined extract rows in a run."""
+    return list(session.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run_id,
+                                                             QuarantinedRow.customer_id == customer_id)
+                                .order_by(QuarantinedRow.table_name, QuarantinedRow.row_number)))

@@ -1,4 +1,8 @@
-"""All ledger queries. Repositories never commit: the caller owns the transaction."""
+"""Ledger queries on documents and messages: planning, state changes, claims, attempts, receipts.
+
+Repositories never commit: the caller owns the transaction. Every state change names the state it
+expects to leave; a message that has moved on meanwhile is left alone (and reported as not applied).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,7 +18,8 @@ from omnibill.ledger.models import (BillingRun, Customer, DispatchAttempt, Docum
                                     QuarantinedRow, Receipt)
 from omnibill.model import stable_id
 
-# What dispatch (and a rerun) picks up: rendered, left in flight by a crash, or failed transiently.
+# What dispatch (and a rerun) picks up: rendered, failed transiently, or left in flight by a dispatcher
+# whose claim has lapsed (see `claim_messages`).
 DISPATCHABLE_STATES = ("rendered", "sending", "failed")
 
 
@@ -37,25 +42,6 @@ def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]],
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for part in chunks(rows, chunk):
         session.execute(make(model).on_conflict_do_nothing(), list(part))
-
-
-def open_run(session: Session, tenant: str, period: str, source: str) -> BillingRun:
-    """The run of a tenant's period, created on first use; counts each execution."""
-    run_id = stable_id("run", tenant, period)
-    run = session.get(BillingRun, run_id)
-    if run is None:
-        run = BillingRun(id=run_id, tenant=tenant, period=period, source=source, executions=0)
-        session.add(run)
-    run.executions += 1
-    run.status = "running"
-    run.source = source
-    session.flush()
-    return run
-
-
-def find_run(session: Session, tenant: str, period: str) -> BillingRun | None:
-    """The run of a tenant's period, if any."""
-    return session.get(BillingRun, stable_id("run", tenant, period))
 
 
 def batch_numbers(session: Session, run_id: str) -> list[int]:
@@ -107,19 +93,57 @@ def channel_batches(session: Session, run_id: str, states: Sequence[str]) -> lis
     return sorted((c, b) for c, b in session.execute(stmt))
 
 
-def set_states(session: Session, changes: Sequence[dict[str, Any]]) -> None:
-    """Move messages to new states, recording each transition with its cause.
+def set_states(session: Session, changes: Sequence[dict[str, Any]]) -> list[str]:
+    """Move messages from the state each change expects to leave, recording each transition with its cause.
 
-    Each change: {"id", "from_state", "state", "reason", ...extra Message columns}.
+    Each change: {"id", "from_state", "state", "reason", ...extra Message columns}, and optionally
+    "claimant": then the message must also still be claimed by that claimant. Returns the ids moved;
+    a message found in another state (someone else moved it) is not touched.
     """
     if not changes:
-        return
+        return []
+    current: dict[str, tuple[str, str | None]] = {}
+    for part in chunks([c["id"] for c in changes]):
+        # FOR UPDATE on PostgreSQL; SQLite transactions hold the database's write lock from BEGIN.
+        stmt = select(Message.id, Message.state, Message.claimed_by).where(Message.id.in_(part)).with_for_update()
+        current.update({i: (st, by) for i, st, by in session.execute(stmt)})
+    applied = [c for c in changes if c["id"] in current and current[c["id"]][0] == c["from_state"]
+               and ("claimant" not in c or current[c["id"]][1] == c["claimant"])]
+    if not applied:
+        return []
     now = datetime.now(timezone.utc)
-    rows = [{k: v for k, v in c.items() if k != "from_state"} | {"updated_at": now} for c in changes]
+    rows = [{k: v for k, v in c.items() if k not in ("from_state", "claimant")} | {"updated_at": now}
+            for c in applied]
     session.execute(update(Message), rows)
     session.execute(MessageEvent.__table__.insert(), [
-        {"message_id": c["id"], "from_state": c.get("from_state"), "to_state": c["state"],
-         "reason": c.get("reason"), "at": now} for c in changes])
+        {"message_id": c["id"], "from_state": c["from_state"], "to_state": c["state"],
+         "reason": c.get("reason"), "at": now} for c in applied])
+    return [c["id"] for c in applied]
+
+
+def claim_messages(session: Session, run_id: str, channel: str, batch_no: int, claimant: str, *,
+                   now: datetime, lease_until: datetime, limit: int,
+                   touched_before: datetime | None = None) -> list[Message]:
+    """Take up to `limit` messages of a channel's batch for sending: one conditional change to `sending`.
+
+    Claimable: rendered, failed transiently, or `sending` under a lease that has lapsed (its owner
+    died; the resend carries the same idempotency key). On PostgreSQL rows another claimant is
+    taking right now are skipped (FOR UPDATE SKIP LOCKED); on SQLite the write lock serialises
+    claimants. Returns the messages this claimant won, as they were before the claim.
+    """
+    lapsed = and_(Message.state == "sending", or_(Message.lease_until.is_(None), Message.lease_until < now))
+    stmt = (select(Message)
+            .where(Message.run_id == run_id, Message.channel == channel, Message.batch_no == batch_no,
+                   or_(Message.state == "rendered", and_(Message.state == "failed", ~Message.permanent), lapsed))
+            .order_by(Message.id).limit(limit).with_for_update(skip_locked=True))
+    if touched_before is not None:  # not what this dispatcher already tried (its transient failures)
+        stmt = stmt.where(Message.updated_at < touched_before)
+    candidates = list(session.scalars(stmt))
+    won = set(set_states(session, [
+        {"id": m.id, "from_state": m.state, "state": "sending", "claimed_by": claimant, "lease_until": lease_until,
+         "attempts": m.attempts + 1, "reason": f"claimed for attempt {m.attempts + 1}"
+                   + (" (the earlier claim lapsed)" if m.state == "sending" else "")} for m in candidates]))
+    return [m for m in candidates if m.id in won]
 
 
 def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -9,8 +9,8 @@ from omnibill.ledger.repository import add_receipts, messages_by_ids, set_states
 from omnibill.privacy import scrub
 
 
-def collect_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> int:
-    """Apply the provider's delivery reports to this run's sent messages; returns how many changed."""
+def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> int:
+    """The receipts stage for one channel: the provider's delivery reports applied to this run's sent messages."""
     reports = {r.message_id: r for r in adapter.fetch_receipts()}
     if not reports:
         return 0
@@ -24,6 +24,6 @@ def collect_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -
                             "permanent": not delivered, "reason": f"delivery report: {report.status}"
                             + (f" ({scrub(report.detail)})" if report.detail else "")})
             stored.append({"message_id": m.id, "status": report.status, "detail": scrub(report.detail)})
-        set_states(session, changes)
-        add_receipts(session, stored)
-    return len(changes)
+        applied = set(set_states(session, changes))
+        add_receipts(session, [r for r in stored if r["message_id"] in applied])
+    return len(applied)

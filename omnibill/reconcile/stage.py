@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from omnibill.ledger.models import BillingRun, Document, Message, QuarantinedRow
+from omnibill.ledger.db import Ledger
+from omnibill.ledger.models import BillingRun
+from omnibill.ledger.runs import finish_run
+from omnibill.ledger.reports import (count_documents, count_quarantined, failures, forecast, message_tallies,
+                                     primary_states)
 from omnibill.model import MESSAGE_CATEGORIES
 
 BUCKETS = ("planned", "sent", "delivered", "failed", "rejected", "scheduled", "pending", "cancelled")
@@ -57,21 +60,63 @@ class Reconciliation:
         return {"tenant": self.tenant, "period": self.period, "invoice_rows": self.invoice_rows,
                 "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
                 "unreachable": self.unreachable, "outcome": self.outcome, "accounted": self.accounted,
-                "balanced": self.balanced, "messages": self.messages,
+                "balanced": self.balanced, "status": run_status(self), "messages": self.messages,
                 "channels": [{"channel": c.channel, **c.counts, "cost": str(c.cost),
                               "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())}}
                              for c in self.channels]}
 
 
+def run_reconcile(ledger: Ledger, run: BillingRun, invoice_rows: int) -> Reconciliation:
+    """The reconcile stage: count the run, store the summary and the run's status in the ledger."""
+    with ledger.transaction() as session:
+        rec = reconcile(session, run, invoice_rows)
+        finish_run(session, run.id, rec.as_dict(), run_status(rec))
+    return rec
+
+
+def reconcile_only(ledger: Ledger, run: BillingRun, invoice_rows: int) -> Reconciliation:
+    """The run's accounts as they stand, stored nowhere (for the terminal)."""
+    with ledger.transaction() as session:
+        return reconcile(session, run, invoice_rows)
+
+
+def invoice_rows_of(ledger: Ledger, run: BillingRun) -> int:
+    """The extract's invoice rows, as the last reconciliation counted them (documents + quarantined if none)."""
+    if run.summary and run.summary.get("invoice_rows"):
+        return int(run.summary["invoice_rows"])
+    with ledger.transaction() as session:
+        rec = reconcile(session, run, 0)
+    return rec.documents_in_ledger + rec.quarantined
+
+
+def failures_of(ledger: Ledger, run: BillingRun) -> list[dict[str, Any]]:
+    """Failed messages with their masked reasons, for the failures artifact."""
+    with ledger.transaction() as session:
+        return failures(session, run.id)
+
+
+def forecast_of(ledger: Ledger, run: BillingRun) -> list[dict[str, Any]]:
+    """A dry run's channel mix and cost."""
+    with ledger.transaction() as session:
+        return forecast(session, run.id)
+
+
+def run_status(rec: Reconciliation) -> str:
+    """`complete` only when nothing is left scheduled, failed transiently or pending; else why not."""
+    if not rec.balanced:
+        return "unbalanced"
+    left = [rec.outcome, rec.messages.get("outcome", {})]
+    if any(o.get("failed_transient", 0) + o.get("pending", 0) for o in left):
+        return "incomplete"
+    if any(c.counts["scheduled"] for c in rec.channels):
+        return "scheduled"
+    return "complete"
+
+
 def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconciliation:
     """Count a run's documents by final outcome and its messages by channel and state."""
     channels: dict[str, ChannelLine] = defaultdict(lambda: ChannelLine(""))
-    rows = session.execute(
-        select(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
-               Document.currency, func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
-        .join(Document, Document.id == Message.document_id).where(Message.run_id == run.id)
-        .group_by(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
-                  Document.currency))
+    rows = message_tallies(session, run.id)
     for channel, kind, doc_type, state, permanent, currency, n, amount, cost in rows:
         # Companion notices ("your invoice is in your mailbox") are no copy of the document, and
         # service/marketing messages carry no amount: both are listed on lines of their own.
@@ -87,34 +132,20 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
             line.amounts[currency] = line.amounts.get(currency, Decimal("0")) + Decimal(amount or 0)
     return Reconciliation(
         tenant=run.tenant, period=run.period, invoice_rows=invoice_rows,
-        documents_in_ledger=_documents(session, run.id, billing=True),
-        quarantined=_quarantined(session, run.id, "invoices"),
-        unreachable=_documents(session, run.id, billing=True, decision="none"),
+        documents_in_ledger=count_documents(session, run.id, billing=True),
+        quarantined=count_quarantined(session, run.id, "invoices"),
+        unreachable=count_documents(session, run.id, billing=True, decision="none"),
         outcome=document_outcomes(session, run.id),
         channels=sorted(channels.values(), key=lambda c: c.channel),
         messages=_message_accounts(session, run.id))
 
 
-def _documents(session: Session, run_id: str, *, billing: bool, decision: str | None = None) -> int:
-    kinds = Document.document_type.not_in(MESSAGE_CATEGORIES) if billing else \
-        Document.document_type.in_(MESSAGE_CATEGORIES)
-    stmt = select(func.count()).select_from(Document).where(Document.run_id == run_id, kinds)
-    if decision is not None:
-        stmt = stmt.where(Document.decision == decision)
-    return session.scalar(stmt) or 0
-
-
-def _quarantined(session: Session, run_id: str, table: str) -> int:
-    return session.scalar(select(func.count()).select_from(QuarantinedRow).where(
-        QuarantinedRow.run_id == run_id, QuarantinedRow.table_name == table)) or 0
-
-
 def _message_accounts(session: Session, run_id: str) -> dict[str, Any]:
     """The extract's service and marketing messages: in = sent + … + suppressed (no consent, capped) + quarantined."""
-    quarantined = _quarantined(session, run_id, "messages")
-    return {"in_extract": _documents(session, run_id, billing=False) + quarantined,
+    quarantined = count_quarantined(session, run_id, "messages")
+    return {"in_extract": count_documents(session, run_id, billing=False) + quarantined,
             "outcome": document_outcomes(session, run_id, billing=False),
-            "suppressed": _documents(session, run_id, billing=False, decision="none"), "quarantined": quarantined}
+            "suppressed": count_documents(session, run_id, billing=False, decision="none"), "quarantined": quarantined}
 
 
 def _bucket(state: str, permanent: bool) -> str:
@@ -129,12 +160,7 @@ def document_outcomes(session: Session, run_id: str, *, billing: bool = True) ->
     """Documents per final outcome: the best state among each document's primary messages."""
     rank = {"delivered": 5, "sent": 4, "sending": 3, "rendered": 2, "planned": 2, "scheduled": 2, "failed": 1}
     best: dict[str, tuple[int, str, bool]] = {}
-    kinds = Document.document_type.not_in(MESSAGE_CATEGORIES) if billing else \
-        Document.document_type.in_(MESSAGE_CATEGORIES)
-    rows = session.execute(select(Message.document_id, Message.state, Message.permanent)
-                           .join(Document, Document.id == Message.document_id)
-                           .where(Message.run_id == run_id, Message.kind == "primary", kinds))
-    for doc_id, state, permanent in rows:
+    for doc_id, state, permanent in primary_states(session, run_id, billing=billing):
         cand = (rank.get(state, 0), state, permanent)
         if doc_id not in best or cand[0] > best[doc_id][0]:
             best[doc_id] = cand

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnibill.ledger.models import BillingRun, Document, Message
+from omnibill.ledger.models import BillingRun
+from omnibill.ledger.reports import documents_with_messages
 from omnibill.ledger.repository import quarantined
 from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.privacy import scrub
@@ -17,9 +17,7 @@ from omnibill.privacy import scrub
 def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
     """Every invoice row of the extract, as one object per document and channel tried."""
     rows: list[dict[str, Any]] = []
-    stmt = (select(Document, Message).outerjoin(Message, Message.document_id == Document.id)
-            .where(Document.run_id == run.id).order_by(Document.invoice_id, Message.created_at))
-    for doc, msg in session.execute(stmt):
+    for doc, msg in documents_with_messages(session, run.id):
         base = {"document_id": doc.invoice_id, "customer_id": doc.customer_id, "document_type": doc.document_type,
                 "batch": doc.batch_no, "decision": scrub(doc.decision_reason)}
         if msg is None:

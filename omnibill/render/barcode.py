@@ -7,7 +7,8 @@ from functools import lru_cache
 import zint
 from reportlab.pdfgen.canvas import Canvas
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.payments import fi_virtual_barcode
 
 MODULE_MM = 0.25  # Finanssiala: module width at least 0.25 mm; quiet zone of ten modules each side

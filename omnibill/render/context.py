@@ -11,7 +11,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from omnibill.model import BillingDocument, InvoiceLine, Sender, stable_id
+from config.tenant import Sender
+from omnibill.model import BillingDocument, InvoiceLine, stable_id
 from omnibill.render.texts import NBSP, format_date, format_money, language_of, texts_for
 
 CENT = Decimal("0.01")
@@ -87,7 +88,7 @@ def stable_token(*facts: str) -> str:
 
 def document_link(doc: BillingDocument, sender: Sender) -> str | None:
     """The customer's link to the interactive HTML document (tenant `document_url` with `{token}`), if set."""
-    template = sender.extra.get("document_url")
+    template = sender.document_url
     return template.format(token=stable_token(doc.document_id, doc.invoice_id)) if template else None
 
 

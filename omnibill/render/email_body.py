@@ -7,7 +7,8 @@ from functools import lru_cache
 
 import css_inline
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.render.context import build_view, document_link, environment, stable_token
 
 
@@ -29,7 +30,7 @@ def _inliner() -> css_inline.CSSInliner:
 
 def unsubscribe_link(doc: BillingDocument, sender: Sender) -> str | None:
     """The tenant's one-click unsubscribe URL for this customer (from `unsubscribe_url`), if configured."""
-    template = sender.extra.get("unsubscribe_url")
+    template = sender.unsubscribe_url
     return template.format(token=stable_token("unsubscribe", doc.customer.customer_id)) if template else None
 
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from omnibill.model import BillingDocument, Party, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument, Party
 from omnibill.payments import compact_reference
 from omnibill.render.barcode import fi_bank_barcode
 from omnibill.render.context import cents, one_line, vat_breakdown
@@ -49,7 +50,7 @@ def _transmission(root: etree._Element, doc: BillingDocument, sender: Sender) ->
     details = _sub(root, "MessageTransmissionDetails")
     frm = _sub(details, "MessageSenderDetails")
     _sub(frm, "FromIdentifier", ovt_code(sender.org_number), SchemeID="0037")
-    _sub(frm, "FromIntermediator", sender.extra.get("einvoice_operator") or sender.bic)
+    _sub(frm, "FromIntermediator", sender.bic)
     to = _sub(details, "MessageReceiverDetails")
     _sub(to, "ToIdentifier", compact_reference(customer.einvoice_address or ""))
     _sub(to, "ToIntermediator", (customer.einvoice_operator or "").strip())

@@ -7,7 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from omnibill.model import BillingDocument, ConsumptionPoint, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument, ConsumptionPoint
 from omnibill.render.context import build_view, environment
 from omnibill.render.pdf_parts import REPO
 from omnibill.render.pdf_slip import slip_details
@@ -72,4 +73,4 @@ def render_html_document(doc: BillingDocument, sender: Sender) -> str:
     return environment().get_template("document.html.j2").render(
         **(view | {"vat_groups": groups}), rows=rows, slip=slip_details(view, doc, sender),
         qr=qr_svg(payload) if payload else "", chart=chart_data(doc.consumption, lang),
-        logo=logo_data_uri(sender.extra.get("logo")), tint=_tint(sender.brand_colour))
+        logo=logo_data_uri(sender.logo), tint=_tint(sender.brand_colour))

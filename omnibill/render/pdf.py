@@ -10,7 +10,8 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.render.context import build_view
 from omnibill.render.fonts import register_fonts
 from omnibill.render.pdf_parts import BOLD, DARK, FONT, GREY, RULE, brand_colours, draw_chart, draw_logo, fit, text, y
@@ -56,7 +57,7 @@ def _note(v: dict[str, Any]) -> list[str]:
 
 def _first_header(c: Canvas, v: dict[str, Any], sender: Sender, note: list[str]) -> None:
     brand, _ = brand_colours(sender.brand_colour)
-    left = 20 + draw_logo(c, sender.extra.get("logo"), 20, 10.5, 17)
+    left = 20 + draw_logo(c, sender.logo, 20, 10.5, 17)
     left += 4 if left > 20 else 0
     text(c, left, 18, fit(sender.name, BOLD, 14, (115 - left) * mm), BOLD, 14)
     c.setFillColor(GREY)

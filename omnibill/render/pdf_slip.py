@@ -8,7 +8,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.payments import compact_reference, fik_payment_line
 from omnibill.render.barcode import MODULE_MM, draw_code128, fi_bank_barcode
 from omnibill.render.pdf_parts import BOLD, DARK, FONT, GREY, brand_colours, draw_qr, fit, fit_size, text, y
@@ -19,7 +20,7 @@ PAY_TOP, PAY_BOTTOM = 236.0, 277.0
 
 def fik_line(doc: BillingDocument, sender: Sender) -> str | None:
     """The Danish FIK code line (+71 for 15-digit, +75 for 16-digit payment ids) when the sender has a creditor no."""
-    creditor = sender.extra.get("fik_creditor")
+    creditor = sender.fik_creditor
     if doc.currency != "DKK" or not creditor:
         return None
     ref = compact_reference(doc.payment_reference)
@@ -38,8 +39,8 @@ def slip_details(v: dict[str, Any], doc: BillingDocument, sender: Sender) -> lis
     fik = fik_line(doc, sender)
     rows += [("FIK", fik)] if fik else []
     rows += [("Bankgiro", v["bankgiro"])] if v["bankgiro"] else []
-    if doc.currency == "SEK" and sender.extra.get("plusgiro"):
-        rows.append(("PlusGiro", sender.extra["plusgiro"]))
+    if doc.currency == "SEK" and sender.plusgiro:
+        rows.append(("PlusGiro", sender.plusgiro))
     return rows + [("IBAN", v["iban"]), ("BIC", v["bic"])]
 
 

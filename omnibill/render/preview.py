@@ -10,7 +10,13 @@ from collections.abc import Iterable
 import pypdfium2 as pdfium
 from lxml import etree
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.ledger import reports
+from omnibill.ledger.codec import document_from_row, party_from_json
+from omnibill.ledger.db import Ledger
+from omnibill.ledger.models import BillingRun
+from omnibill.ledger.repository import documents_with_customers
+from omnibill.model import BillingDocument
 from omnibill.render import render_email, render_finvoice, render_html_document, render_pdf, render_sms, render_ubl
 from omnibill.render.sms_text import is_gsm7, max_segments, sms_segments
 
@@ -114,3 +120,11 @@ def build_preview(documents: Iterable[BillingDocument], sender_for, tenant: str,
             f'{html.escape(customer)}</title><style>{STYLE}</style></head><body><header class="top"><h1>Preview: '
             f'customer {html.escape(customer)} of tenant {html.escape(tenant)}</h1><p>Every channel side by side, '
             f'rendered from the same data by the same code as the run.</p></header>{body}</body></html>')
+
+
+def documents_of_customer(ledger: Ledger, run: BillingRun, customer_id: str) -> list[BillingDocument]:
+    """A customer's billing documents of a run as the ledger stored them (service messages left out)."""
+    with ledger.transaction() as session:
+        docs = reports.documents_of_customer(session, run.id, customer_id, billing_only=True)
+        rows = documents_with_customers(session, [d.id for d in docs])
+    return [document_from_row(d, party_from_json(c.data)) for d, c in rows.values()]

@@ -9,7 +9,8 @@ from decimal import Decimal
 import numpy as np
 import zint
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 
 ECC_LEVEL_M = 2  # EPC069-12 requires error correction level M
 

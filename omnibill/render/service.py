@@ -12,7 +12,8 @@ from lxml import html as lxml_html
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 
-from omnibill.model import MESSAGE_CATEGORIES, Party, Sender
+from config.tenant import Sender
+from omnibill.model import MESSAGE_CATEGORIES, Party
 from omnibill.render.context import address_lines
 from omnibill.render.email_body import RenderedEmail, unsubscribe_link
 from omnibill.render.fonts import register_fonts

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.render.context import build_view, document_link, environment
 
 GSM_BASIC = set(
@@ -33,7 +34,7 @@ def sms_segments(text: str) -> int:
 
 def max_segments(sender: Sender) -> int:
     """The tenant's longest SMS in segments (default MAX_SEGMENTS)."""
-    return int(sender.extra.get("sms_max_segments") or MAX_SEGMENTS)
+    return sender.sms_max_segments or MAX_SEGMENTS
 
 
 def render_sms(doc: BillingDocument, sender: Sender) -> str:

@@ -10,15 +10,15 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from config.settings import S3Settings
 from omnibill.ledger.codec import document_from_row, party_from_json
 from omnibill.render.service import (MESSAGE_CATEGORIES, ServiceMessage, render_service_email, render_service_pdf,
                                      render_service_sms)
+from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
-from omnibill.ledger.repository import documents_with_customers, messages_in, set_states
-from omnibill.model import BillingDocument, Sender
+from omnibill.ledger.repository import channel_batches, documents_with_customers, messages_in, set_states
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.store import open_store
 
 CHUNK = 40
@@ -93,22 +93,33 @@ def render_chunk(store_url: str, s3: S3Settings, prefix: str, senders: dict[str,
     return out
 
 
-def render_batch(session: Session, run: BillingRun, batch_no: int, senders: dict[str, Sender], store_url: str,
-                 s3: S3Settings, workers: int = 0) -> dict[str, int]:
-    """Render every planned message of a batch and mark it rendered (or failed when it cannot be)."""
-    planned = messages_in(session, run.id, states=("planned",), batch_no=batch_no)
+def run_render(ledger: Ledger, run: BillingRun, batch_no: int, senders: dict[str, Sender], store_url: str,
+               s3: S3Settings, workers: int = 0) -> dict[str, int]:
+    """The render stage for one batch: every planned message rendered into the store and marked rendered.
+
+    No transaction is held while rendering; a message another renderer already moved on is left as it is.
+    """
+    with ledger.transaction() as session:
+        planned = messages_in(session, run.id, states=("planned",), batch_no=batch_no)
+        by_doc: dict[str, set[str]] = defaultdict(set)
+        for m in planned:
+            by_doc[m.document_id].add(m.channel)
+        rows = documents_with_customers(session, by_doc) if planned else {}
     if not planned:
         return {"rendered": 0, "failed": 0}
-    by_doc: dict[str, set[str]] = defaultdict(set)
-    for m in planned:
-        by_doc[m.document_id].add(m.channel)
-    rows = documents_with_customers(session, by_doc)
     items = [(_domain_value(d, party_from_json(c.data)), by_doc[d.id]) for d, c in rows.values()]
     keys = _render_all(store_url, s3, f"{run.tenant}/{run.period}", senders, items, workers)
     changes = [_state_change(m, keys.get(m.document_id, "render failed: no output")) for m in planned]
-    set_states(session, changes)
-    failed = sum(1 for c in changes if c["state"] == "failed")
-    return {"rendered": len(changes) - failed, "failed": failed}
+    with ledger.transaction() as session:
+        applied = set(set_states(session, changes))
+    failed = sum(1 for c in changes if c["state"] == "failed" and c["id"] in applied)
+    return {"rendered": sum(1 for c in changes if c["id"] in applied) - failed, "failed": failed}
+
+
+def batches_to_render(ledger: Ledger, run: BillingRun, batch: int | None = None) -> list[int]:
+    """Batches with planned messages (only `batch` when given)."""
+    with ledger.transaction() as session:
+        return sorted({b for _, b in channel_batches(session, run.id, ("planned",)) if batch in (None, b)})
 
 
 def _domain_value(row, party) -> BillingDocument | ServiceMessage:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from omnibill.model import BillingDocument, InvoiceLine, Party, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument, InvoiceLine, Party
 from omnibill.render.context import cents, environment, one_line, vat_breakdown
 from omnibill.render.texts import texts_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from omnibill.cli import app
+from omnibill.cli.app import app
 from omnibill.demo_data import write_demo_extract
 from omnibill.ops.limits import CHANNELS, limit_name, tenant_limit_name
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from config.settings import get_settings
-from omnibill.ops.deployments import MONTHLY_CRON, TIME_ZONE, build_deployments, tenants
+from flows.deployments import MONTHLY_CRON, RELEASE_CRON, TIME_ZONE, build_deployments, tenants
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,8 @@ def _flow_of(entrypoint: str):
 def test_prefect_yaml_deployments_import_and_take_their_parameters():
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in spec["deployments"]}
-    assert {f"{t}-monthly" for t in tenants(get_settings())} | {"rerun"} <= set(deployments)
+    assert {f"{t}-{kind}" for t in tenants(get_settings()) for kind in ("monthly", "release")} | {"rerun"} \
+        <= set(deployments)
     for name, d in deployments.items():
         flow = _flow_of(d["entrypoint"])
         params = dict(d.get("parameters") or {})
@@ -34,11 +35,14 @@ def test_prefect_yaml_deployments_import_and_take_their_parameters():
     monthly = deployments["demo-monthly"]
     assert monthly["concurrency_limit"] == 1
     assert monthly["schedules"] == [{"cron": MONTHLY_CRON, "timezone": TIME_ZONE, "active": True}]
+    assert deployments["demo-release"]["schedules"] == [{"cron": RELEASE_CRON, "timezone": TIME_ZONE, "active": True}]
 
 
-def test_serve_builds_a_scheduled_monthly_deployment_per_tenant_and_a_rerun():
+def test_serve_builds_a_scheduled_monthly_run_and_release_per_tenant_and_a_rerun():
     made = {d.name: d for d in build_deployments(get_settings())}
-    assert set(made) == {f"{t}-monthly" for t in tenants(get_settings())} | {"rerun"}
+    assert set(made) == {f"{t}-{kind}" for t in tenants(get_settings()) for kind in ("monthly", "release")} | {"rerun"}
+    release = made["demo-release"].schedules[0].schedule
+    assert (release.cron, release.timezone) == (RELEASE_CRON, TIME_ZONE)
     monthly = made["demo-monthly"]
     cron = monthly.schedules[0].schedule
     assert (cron.cron, cron.timezone) == (MONTHLY_CRON, TIME_ZONE)

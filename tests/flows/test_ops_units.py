@@ -8,7 +8,7 @@ import pytest
 
 from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, TransientError
 from omnibill.ops.artifacts import artifact_key, forecast_text
-from omnibill.ops.limits import PacedAdapter
+from omnibill.dispatch.pacing import PacedAdapter
 from omnibill.ops.periods import previous_month
 from omnibill.sandbox.faults import Faults
 

@@ -18,7 +18,7 @@ from omnibill import wiring
 from omnibill.demo_data import write_demo_extract
 from omnibill.ledger.models import Message
 from omnibill.ops.artifacts import artifact_key
-from omnibill.ops.queries import TO_SEND
+from omnibill.ledger.reports import TO_SEND
 from omnibill.ops import events
 from omnibill.ops.events import BATCH_FAILED, RUN_RECONCILED
 from tests.flows.conftest import artifacts_of

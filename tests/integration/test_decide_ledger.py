@@ -13,15 +13,18 @@ from typer.testing import CliRunner
 
 from config.tenant import load_tenant
 from omnibill import wiring
-from omnibill.decide.plan import decide_batch, plan_fallbacks
-from omnibill.explain import explain_customer, render_text
+from omnibill.decide.stage import decide_batch, plan_fallbacks
+from omnibill.decide.explain import explain_customer, render_text
 from omnibill.extract.results import ValidatedExtract
-from omnibill.ingest import store_extract
+from omnibill.extract.stage import store_extract
 from omnibill.ledger.models import Document, Message, Suppression
-from omnibill.ledger.repository import messages_without_fallback, open_run, set_states
+from omnibill.ledger.repository import messages_by_ids, messages_without_fallback, set_states
+from omnibill.ledger.runs import open_run
 from omnibill.model import BillingDocument, InvoiceLine, Party, document_key
 from omnibill.store import LocalStore
 from tests.conftest import REPO
+
+KEY = b"test address key"  # the tenant address key (settings hold the real secret)
 
 RULES = load_tenant("demo", REPO / "config" / "tenants")
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)
@@ -62,7 +65,7 @@ def run_period(ledger, period, x: ValidatedExtract, now=NOON, lookup=None):
     with ledger.transaction() as s:
         run = open_run(s, "demo", period, "memory")
         store_extract(s, run.id, x, batch_size=100)
-        counts = decide_batch(s, run, 0, RULES, now=now, mailbox_lookup=lookup)
+        counts = decide_batch(s, run, 0, RULES, hash_key=KEY, now=now, mailbox_lookup=lookup)
     return run, counts
 
 
@@ -74,8 +77,10 @@ def messages(ledger, run) -> dict[str, Message]:
 
 
 def mark(ledger, ids, state, **extra):
+    """Move messages to a state from wherever they are (a state change names the state it leaves)."""
     with ledger.transaction() as s:
-        set_states(s, [{"id": i, "from_state": None, "state": state} | extra for i in ids])
+        now = {m.id: m.state for m in messages_by_ids(s, ids)}
+        assert set_states(s, [{"id": i, "from_state": now[i], "state": state} | extra for i in ids]) == list(ids)
 
 
 def test_rules_stored_explained_and_rerun_plans_nothing(ledger):
@@ -86,13 +91,13 @@ def test_rules_stored_explained_and_rerun_plans_nothing(ledger):
     with ledger.transaction() as s:
         doc = s.scalars(select(Document)).one()
         assert [r["rule"] for r in json.loads(doc.decision_rules)] == ["consumer_einvoice", "no_mailbox", "opted_in"]
-        assert decide_batch(s, run, 0, RULES, now=NOON, mailbox_lookup=None) == {}
+        assert decide_batch(s, run, 0, RULES, hash_key=KEY, now=NOON, mailbox_lookup=None) == {}
         explained = explain_customer(s, run, "C1")
     assert len(messages(ledger, run)) == 1
     text = render_text(explained)
     assert "invoice INV-1: e-mail" in text and "opted in on 01 Jan 2025 via web" in text
     assert "asa@example.se" not in text and "a***@example.se" in text and "198112189876" not in text
-    out = CliRunner().invoke(__import__("omnibill.cli", fromlist=["app"]).app,
+    out = CliRunner().invoke(__import__("omnibill.cli.app", fromlist=["app"]).app,
                              ["explain", "--tenant", "demo", "--period", "2026-11", "--customer", "C1", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["documents"][0]["decision"] == "email"
@@ -105,7 +110,7 @@ def test_bounce_suppresses_the_address_in_later_runs_until_it_changes(ledger):
     first = messages(ledger, run)["INV-1/email/primary"]
     mark(ledger, [first.id], "failed", permanent=True, reason="550 5.1.1 unknown user")
     with ledger.transaction() as s:
-        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, now=NOON) == 1
+        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, hash_key=KEY, now=NOON) == 1
         assert s.scalars(select(Suppression)).one().address_hash == first.address_hash
     assert "INV-1/print/primary" in messages(ledger, run)
     run2, counts = run_period(ledger, "2026-11", extract("2026-11", [party("C1", email="asa@example.se")], consents,
@@ -144,8 +149,8 @@ def test_quiet_hours_schedule_sms_and_release_it_when_due(ledger):
     assert m.state == "scheduled" and m.not_before.replace(tzinfo=timezone.utc) == datetime(2026, 11, 24, 7, 0,
                                                                                             tzinfo=timezone.utc)
     with ledger.transaction() as s:
-        assert plan_fallbacks(s, run, [], RULES, now=NIGHT + timedelta(hours=1)) == 0
-        assert plan_fallbacks(s, run, [], RULES, now=NIGHT + timedelta(hours=9)) == 1
+        assert plan_fallbacks(s, run, [], RULES, hash_key=KEY, now=NIGHT + timedelta(hours=1)) == 0
+        assert plan_fallbacks(s, run, [], RULES, hash_key=KEY, now=NIGHT + timedelta(hours=9)) == 1
     assert messages(ledger, run)["M1/sms/primary"].state == "planned"
 
 
@@ -162,7 +167,7 @@ def test_companion_notice_is_released_after_the_primary_and_cancelled_without_it
     mark(ledger, [found["INV-2/mailbox/primary"].id], "failed", permanent=True, reason="404 recipient not registered")
     store = LocalStore(tmp_path / "store")
     with ledger.transaction() as s:
-        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, now=NOON, store=store) == 2
+        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, hash_key=KEY, now=NOON, store=store) == 2
     found = messages(ledger, run)
     notice = found["INV-1/sms/companion"]
     assert notice.state == "rendered" and notice.cost == Decimal(str(RULES.costs["sms"]))

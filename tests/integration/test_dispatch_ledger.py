@@ -6,6 +6,8 @@ tests/integration/test_run_end_to_end.py does the same over the real protocols.
 
 from __future__ import annotations
 
+import time
+
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -14,17 +16,20 @@ import pytest
 
 from channel_adapters.base import ChannelAdapter, DispatchResult
 from config.tenant import load_tenant
-from omnibill.decide.plan import decide_batch, plan_fallbacks
-from omnibill.dispatching import BatchHadTransientFailures, dispatch_batch
+from omnibill.decide.stage import decide_batch, plan_fallbacks
+from omnibill.dispatch.stage import BatchHadTransientFailures, run_dispatch
 from omnibill.extract.results import ValidatedExtract
-from omnibill.ingest import store_extract
+from omnibill.extract.stage import store_extract
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import Message
-from omnibill.ledger.repository import messages_in, messages_without_fallback, open_run, set_states
+from omnibill.ledger.repository import messages_in, messages_without_fallback, set_states
+from omnibill.ledger.runs import open_run
 from omnibill.model import BillingDocument, InvoiceLine, Party, document_key
-from omnibill.status import status_rows
+from omnibill.reconcile.status import status_rows
 from omnibill.store import LocalStore
 from tests.conftest import REPO
+
+KEY = b"test address key"  # the tenant address key (settings hold the real secret)
 
 RULES = load_tenant("demo", REPO / "config" / "tenants")
 
@@ -85,7 +90,7 @@ def _prepare(ledger: Ledger, n: int = 5):
     with ledger.transaction() as s:
         run = open_run(s, "demo", "2026-11", "memory")
         store_extract(s, run.id, _extract(n), batch_size=100)
-        decide_batch(s, run, 0, RULES)
+        decide_batch(s, run, 0, RULES, hash_key=KEY)
         planned = messages_in(s, run.id, states=("planned",))
         set_states(s, [{"id": m.id, "from_state": "planned", "state": "rendered", "content": {}} for m in planned])
     return run
@@ -99,8 +104,8 @@ def _sent(ledger, run) -> int:
 def test_second_dispatch_sends_nothing(ledger, tmp_path):
     run = _prepare(ledger)
     provider = RecordingProvider()
-    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
-    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
     assert len(provider.received) == 5 and set(provider.received.values()) == {1}
     assert _sent(ledger, run) == 5
 
@@ -109,9 +114,9 @@ def test_transient_failure_is_retried_alone(ledger, tmp_path):
     run = _prepare(ledger)
     provider = RecordingProvider(refuse={"kund3@example.se": "transient"})
     with pytest.raises(BatchHadTransientFailures, match="1 of 5"):
-        dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+        run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
     assert _sent(ledger, run) == 4
-    outcome = dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    outcome = run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
     assert outcome == Counter(sent=1)
     assert len(provider.received) == 5 and set(provider.received.values()) == {1}
 
@@ -119,26 +124,30 @@ def test_transient_failure_is_retried_alone(ledger, tmp_path):
 def test_permanent_failure_plans_the_next_channel(ledger, tmp_path):
     run = _prepare(ledger)
     provider = RecordingProvider(refuse={"kund2@example.se": "permanent"})
-    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
     with ledger.transaction() as s:
         failed = messages_without_fallback(s, run.id)
         assert [m.channel for m in failed] == ["email"] and failed[0].permanent
-        assert plan_fallbacks(s, run, failed, RULES) == 1
-        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES) == 0
+        assert plan_fallbacks(s, run, failed, RULES, hash_key=KEY) == 1
+        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, hash_key=KEY) == 0
         rows = [r for r in status_rows(s, run) if r["document_id"] == "INV-2"]
     assert [(r["channel"], r["state"]) for r in rows] == [("email", "rejected"), ("print", "planned")]
     assert "failed permanently" in rows[1]["reason"] and "kund2@example.se" not in rows[0]["reason"]
 
 
-def test_crash_after_provider_accepted_resends_with_the_same_key(ledger, tmp_path):
+def test_crash_after_provider_accepted_resends_with_the_same_key_once_the_claim_lapses(ledger, tmp_path):
     run = _prepare(ledger)
     provider = RecordingProvider(crash_after=1)
     with pytest.raises(SystemExit):
-        dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+        run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path), lease_s=1.0)
     with ledger.transaction() as s:
         stuck = messages_in(s, run.id, states=("sending",))
     assert len(stuck) == 2  # the chunk in flight: one accepted, one not yet
-    dispatch_batch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    # while the dead dispatcher's lease holds, nobody else touches its chunk
+    assert run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path)) == Counter(sent=3)
+    assert len(provider.received) == 4
+    time.sleep(1.1)
+    run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
     # the provider saw the accepted one again under the same idempotency key and nothing else twice
     assert len(provider.received) == 5
     assert sorted(provider.received.values()) == [1, 1, 1, 1, 2]

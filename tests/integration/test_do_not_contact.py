@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from omnibill.decide.plan import decide_batch
+from omnibill.decide.stage import decide_batch
 from omnibill.extract import read_extract
-from omnibill.ingest import store_extract
+from omnibill.extract.stage import store_extract
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import Document
-from omnibill.ledger.repository import open_run
+from omnibill.ledger.runs import open_run
 from omnibill.wiring import tenant_rules
+
+KEY = b"test address key"  # the tenant address key (settings hold the real secret)
 
 HEADER_C = "customer_id,customer_type,name,country,email,street,postal_code,city,do_not_contact\n"
 HEADER_I = ("invoice_id,customer_id,document_type,issue_date,due_date,currency,total_excl_vat,vat_amount,"
@@ -30,7 +32,7 @@ def test_do_not_contact_reaches_the_decision(tmp_path, omnibill_env):
     with ledger.transaction() as s:
         run = open_run(s, "demo", "2026-11", str(src))
         store_extract(s, run.id, extract, 100)
-        decide_batch(s, run, 0, tenant_rules("demo"))
+        decide_batch(s, run, 0, tenant_rules("demo"), hash_key=KEY)
         decisions = {d.invoice_id: (d.decision, d.decision_reason) for d in s.query(Document)}
     assert decisions["I2"][0] == "print"
     assert decisions["I1"][0] == "none" and "contact" in decisions["I1"][1]

@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from omnibill.cli import app
+from omnibill.cli.app import app
 from omnibill.demo_data import write_demo_extract
 from omnibill.sandbox import SandboxLedger
 from omnibill.store import LocalStore

@@ -8,7 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from config.tenant import load_tenant
-from omnibill.model import BillingDocument, ConsumptionPoint, InvoiceLine, Party, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument, ConsumptionPoint, InvoiceLine, Party
 
 REPO = Path(__file__).resolve().parents[2]
 D = Decimal

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from config.tenant import load_tenant
 from omnibill.decide.engine import decide_frame
 from omnibill.decide.frames import customers_frame, docs_frame
-from omnibill.model import CHANNELS
+from config.channels import CHANNELS
 from tests.conftest import REPO
 
 RULES = load_tenant("demo", REPO / "config" / "tenants")
@@ -46,7 +46,7 @@ def _frames(w):
         docs += [(f"D{i}-{j}", f"I{i:03d}-{j}", cid, cat) for j, cat in enumerate(cats)]
     prefs = pd.DataFrame(prefs, columns=["customer_id", "category", "channel", "status", "recorded_at", "source"])
     docs = pd.DataFrame(docs, columns=["doc_id", "invoice_id", "customer_id", "category"])
-    return docs_frame(docs, customers_frame(customers), "demo"), prefs
+    return docs_frame(docs, customers_frame(customers), b"demo"), prefs
 
 
 def _latest(prefs: pd.DataFrame) -> dict:

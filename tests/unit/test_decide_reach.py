@@ -39,7 +39,7 @@ def test_mobiles_to_e164_for_the_customers_country(number, country, e164):
 def test_postal_address_complete_for_its_country(country, code, problem):
     customers = customers_frame([{"customer_id": "C", "customer_type": "person", "name": "N", "country": country,
                                   "language": "sv", "street": "Gatan 1", "postal_code": code, "city": "Stad"}])
-    assert reach_frame(customers, "t")["why_print"].tolist() == [problem]
+    assert reach_frame(customers, b"t")["why_print"].tolist() == [problem]
 
 
 @pytest.mark.parametrize("peppol, problem", [

@@ -11,7 +11,7 @@ from lxml import etree
 
 from omnibill.payments import make_reference, validate_reference
 from omnibill.render import render_finvoice
-from omnibill.rendering import render_outputs
+from omnibill.render.stage import render_outputs
 from tests.unit.render_fixtures import FI_SENDER, doc_from, line, org, party, utility_lines
 
 VALIDATION = Path(os.environ.get("OMNIBILL_VALIDATION_DIR", Path(__file__).resolve().parents[3] / "shared" / "validation"))

@@ -133,7 +133,8 @@ def test_a_single_changed_digit_is_caught(currency, invoice_id, position):
 from datetime import date  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
-from omnibill.payments import fi_virtual_barcode, fik_payment_id, giro_problem  # noqa: E402
+from config.tenant import giro_problem  # noqa: E402
+from omnibill.payments import fi_virtual_barcode, fik_payment_id  # noqa: E402
 
 
 @pytest.mark.parametrize(("iban", "amount", "reference", "due", "expected"), [
@@ -202,12 +203,12 @@ def test_rf_reference_generated_on_request():
 def test_tenant_file_rejects_a_bankgiro_with_a_bad_check_digit():
     from pydantic import ValidationError
 
-    from config.tenant import SenderRules, load_tenant
+    from config.tenant import Sender, load_tenant
     from tests.unit.render_fixtures import REPO
 
     sender = load_tenant("demo", REPO / "config" / "tenants").sender.model_dump()
     with pytest.raises(ValidationError, match="bankgiro"):
-        SenderRules(**(sender | {"bankgiro": "5050-1056"}))
+        Sender(**(sender | {"bankgiro": "5050-1056"}))
     with pytest.raises(ValidationError, match="plusgiro"):
-        SenderRules(**(sender | {"plusgiro": "90 20 90-1"}))
-    assert SenderRules(**(sender | {"plusgiro": "90 20 90-0"})).plusgiro == "90 20 90-0"
+        Sender(**(sender | {"plusgiro": "90 20 90-1"}))
+    assert Sender(**(sender | {"plusgiro": "90 20 90-0"})).plusgiro == "90 20 90-0"

@@ -7,8 +7,8 @@ from dataclasses import replace
 from lxml import html as lxml_html
 from typer.testing import CliRunner
 
-from omnibill.cli import app
-from omnibill.preview import build_preview, einvoice_for, pdf_page_images
+from omnibill.cli.app import app
+from omnibill.render.preview import build_preview, einvoice_for, pdf_page_images
 from omnibill.render import render_pdf
 from tests.unit.render_fixtures import FI_SENDER, demo_sender, doc_from, line, party, sample_invoice
 
@@ -57,8 +57,8 @@ def test_cli_reads_the_ledger_when_no_extract_is_given(tmp_path, omnibill_env) -
     from omnibill import wiring
     from omnibill.demo_data import write_demo_extract
     from omnibill.extract import read_extract
-    from omnibill.ingest import store_extract
-    from omnibill.ledger.repository import open_run
+    from omnibill.extract.stage import store_extract
+    from omnibill.ledger.runs import open_run
 
     write_demo_extract(tmp_path / "x", customers=20, period="2026-11", seed=3, fmt="csv")
     extract = read_extract(str(tmp_path / "x"), "demo", "2026-11")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lxml import html as lxml_html
 
 from omnibill.render import render_html_document
-from omnibill.rendering import render_outputs
+from omnibill.render.stage import render_outputs
 from tests.unit.render_fixtures import demo_sender, party, sample_invoice
 
 

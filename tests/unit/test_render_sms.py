@@ -40,14 +40,12 @@ def test_segment_counting() -> None:
 
 
 def test_tenant_cap_drops_the_link_first_then_refuses() -> None:
-    from dataclasses import replace
-
     sender = demo_sender()
-    one = replace(sender, extra=sender.extra | {"sms_max_segments": "1"})
+    one = sender.model_copy(update={"sms_max_segments": 1})
     doc = doc_from(utility_lines())
     assert sms_segments(render_sms(doc, sender)) == 2 and "https://" in render_sms(doc, sender)
     short = render_sms(doc, one)
     assert "https://" not in short and sms_segments(short) == 1
-    long_name = replace(one, name="Nordvatten Energi och Fjärrvärme i Mellersta Sverige Aktiebolag (publ)")
+    long_name = one.model_copy(update={"name": "Nordvatten Energi och Fjärrvärme i Mellersta Sverige Aktiebolag (publ)"})
     with pytest.raises(ValueError, match="segments"):
         render_sms(doc, long_name)

@@ -10,7 +10,8 @@ from typing import Callable
 import pytest
 from lxml import etree
 
-from omnibill.model import BillingDocument, Sender
+from config.tenant import Sender
+from omnibill.model import BillingDocument
 from omnibill.render import render_ubl
 from tests.ubl_validator import VALIDATION_DIR, Validator, load_validator
 from tests.unit.render_fixtures import (

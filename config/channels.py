@@ -1,0 +1,16 @@
+"""The channels omnibill knows: the one list the rule files, the stages and the adapters share."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# Order matters: the decide engine's arrays are indexed in this order (best-reaching first).
+Channel = Literal["einvoice", "mailbox", "email", "sms", "push", "print"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+
+# Channels with a provider adapter (push has none yet: a push decision stays planned).
+DISPATCH_CHANNELS: tuple[str, ...] = ("email", "sms", "mailbox", "einvoice", "print")
+# Providers that report delivery back (drops are acknowledged by their files).
+RECEIPT_CHANNELS: tuple[str, ...] = ("sms", "mailbox", "email")
+# Per-message HTTP APIs: sent in slices behind a breaker (SMTP and the file drops are not).
+PER_MESSAGE_CHANNELS: tuple[str, ...] = ("sms", "mailbox")

@@ -1,0 +1,38 @@
+"""Release of scheduled messages: what waited for the end of quiet hours goes out once its time has come."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from flows.rounds import collect_receipts, holder_name, render_and_dispatch
+from omnibill import wiring
+from omnibill.ops.artifacts import Progress
+from omnibill.reconcile.stage import invoice_rows_of
+from omnibill.runs import RunActive
+from tasks.decide import release_due
+from tasks.reconcile import reconcile
+
+
+@flow(name="release-scheduled", flow_run_name="release scheduled {tenant}", log_prints=False)
+def release_scheduled(tenant: str = "demo") -> dict:
+    """Send a tenant's scheduled messages whose time has come (quiet hours over), run by run.
+
+    Args:
+        tenant: Tenant name, as in the monthly run.
+    """
+    log = get_run_logger()
+    released: dict[str, dict] = {}
+    for period in wiring.periods_with_due_messages(tenant):
+        try:
+            with wiring.hold_run(tenant, period, holder_name(), create=False):
+                due = release_due(tenant, period)
+                render_and_dispatch(tenant, period, Progress(tenant, period, "release-progress"))
+                collect_receipts(tenant, period)
+                summary = reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
+        except RunActive as busy:
+            log.info("skipped %s %s: %s (the next release picks its messages up)", tenant, period, busy)
+            continue
+        released[period] = {"due": due, "status": summary["status"]}
+        log.info("released %d scheduled messages of %s %s; the run is %s", due, tenant, period, summary["status"])
+    return {"tenant": tenant, "released": released}

@@ -1,0 +1,28 @@
+"""The `omnibill` command, assembled from one module per command group."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+# Prefect reads these at import: no telemetry from a billing system.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from omnibill.cli import db, explain, ops, preview, run, status  # noqa: E402
+
+app = typer.Typer(help="omnibill: open omnichannel billing communication on Prefect.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+for group in (run, status, explain, preview, db, ops):
+    app.registered_commands += group.commands.registered_commands
+    app.registered_groups += group.commands.registered_groups
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

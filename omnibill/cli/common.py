@@ -1,0 +1,45 @@
+"""What every command group shares: the tenant and period options, the run lookup, the local providers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated
+
+import typer
+
+Tenant = Annotated[str, typer.Option("--tenant", "-t", help="Tenant name; its rules are config/tenants/<tenant>.toml")]
+Period = Annotated[str, typer.Option("--period", "-p", help="Billing period as YYYY-MM")]
+
+
+def this_month() -> str:
+    """The current period, YYYY-MM."""
+    return date.today().strftime("%Y-%m")
+
+
+def run_or_exit(tenant: str, period: str):
+    """The ledger's run of a tenant's period, or a clear message and exit code 1."""
+    from omnibill import wiring
+
+    try:
+        return wiring.run_of(tenant, period)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@contextmanager
+def providers() -> Iterator[object | None]:
+    """The sandbox providers for a command that runs flows, when settings point at them and none listen."""
+    from config.settings import get_settings
+    from omnibill.sandbox.autostart import sandbox_for_run
+
+    with sandbox_for_run(get_settings()) as box:
+        yield box
+
+
+def exit_when_busy(exc: Exception) -> None:
+    """A run of the same tenant and period is active: say so plainly, exit 4."""
+    typer.echo(f"not started: {exc}", err=True)
+    raise typer.Exit(4) from exc

@@ -1,0 +1,41 @@
+"""`omnibill status`: a run's counts per channel and state, or every document and channel tried as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from omnibill.cli.common import Period, Tenant, run_or_exit, this_month
+
+commands = typer.Typer()
+
+
+@commands.command()
+def status(tenant: Tenant = "demo", period: Period = "",
+           as_json: Annotated[bool, typer.Option("--json", help="One JSON object per document and channel tried")] = False,
+           ) -> None:
+    """Counts per channel and state for a run; with --json, every document and channel tried."""
+    from omnibill import wiring
+    from omnibill.model import MESSAGE_CATEGORIES
+    from omnibill.reconcile.status import status_counts, status_rows
+
+    run_ = run_or_exit(tenant, period or this_month())
+    period = run_.period
+    with wiring.ledger().transaction() as session:
+        rows = status_rows(session, run_)
+    if as_json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    invoices = sum(1 for r in rows if r.get("kind", "primary") == "primary" and r["document_type"] not in
+                   MESSAGE_CATEGORIES and (r["fallback_of"] is None))
+    typer.echo(f"{tenant} {period}: {invoices} invoice rows, run {run_.status}, "
+               f"executed {run_.executions} time(s)")
+    if run_.holder:
+        typer.echo(f"  in progress: held by {run_.holder} since {run_.held_since:%Y-%m-%d %H:%M:%S} UTC"
+                   f" (until {run_.held_until:%H:%M:%S} UTC unless renewed)")
+    for (channel, state), n in sorted(status_counts(rows).items()):
+        typer.echo(f"  {channel:<20} {state:<12} {n:>8}")

@@ -1,0 +1,60 @@
+"""Pacing and a breaker around an adapter: the provider's rate, and a batch stopped early when a provider is down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, TransientError
+
+
+class PacedAdapter(ChannelAdapter):
+    """Wraps an adapter: at most `rate_per_s` messages per second, and a breaker for a failing provider.
+
+    Pacing lives here and not in a Prefect `rate_limit()` per message: that would cost a round
+    trip to the server for every message. The global concurrency limit caps how many batches
+    (and so how many paced senders) run at once, which bounds the provider's total rate.
+    The breaker sends in slices of `probe` messages and stops when a whole slice failed
+    transiently: a provider that answers 503 or times out on every message fails the batch in
+    one slice's time instead of the batch's, and the task's retry (with backoff) tries later.
+    """
+
+    def __init__(self, inner: ChannelAdapter, rate_per_s: float = 0.0, probe: int = 0,
+                 clock=time.monotonic, sleep=time.sleep):
+        self.inner, self.rate, self.clock, self.sleep = inner, rate_per_s, clock, sleep
+        self.step = max(1, int(rate_per_s)) if rate_per_s > 0 else (probe or 0)
+        self.channel, self.max_batch, self.body_maxlen = inner.channel, inner.max_batch, inner.body_maxlen
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
+        """Send slice by slice, pacing to the rate and stopping early when the provider fails every message."""
+        if not self.step:
+            return self.inner.send_batch(messages)
+        results: list[DispatchResult] = []
+        for start in range(0, len(messages), self.step):
+            began = self.clock()
+            try:
+                got = self.inner.send_batch(messages[start:start + self.step])
+            except TransientError as exc:
+                if not results:
+                    raise
+                # Earlier slices were sent: report only the rest as failed, never the whole batch.
+                return results + _failed(messages[start:], f"provider unavailable: {exc}")
+            results.extend(got)
+            rest = messages[start + self.step:]
+            if rest and all(r.status == "failed" and not r.permanent for r in got):
+                return results + _failed(rest, f"not tried: the provider failed all {len(got)} messages before")
+            if rest and self.rate > 0:
+                self.sleep(max(0.0, self.step / self.rate - (self.clock() - began)))
+        return results
+
+    def fetch_receipts(self):
+        """Delivery reports of the wrapped adapter."""
+        return self.inner.fetch_receipts()
+
+    def close(self) -> None:
+        """Close the wrapped adapter."""
+        self.inner.close()
+
+
+def _failed(messages: Sequence[OutboundMessage], reason: str) -> list[DispatchResult]:
+    return [DispatchResult(m.message_id, "failed", error=reason) for m in messages]
