@@ -99,3 +99,16 @@ def periods_with_due_messages(tenant: str, settings: Settings | None = None) -> 
 
     with ledger(settings).transaction() as session:
         return [r.period for r in runs_with_due_messages(session, tenant, now(settings))]
+
+
+def busy(tenant: str, period: str, settings: Settings | None = None) -> str | None:
+    """Why a tenant's period cannot be run now (another live run holds it), or None."""
+    from omnibill.ledger.runs import find_run
+    from omnibill.runs import busy_text
+
+    with ledger(settings).transaction() as session:
+        run = find_run(session, tenant, period)
+    if run is None or run.holder is None or run.held_until is None:
+        return None
+    held_until = run.held_until if run.held_until.tzinfo else run.held_until.replace(tzinfo=timezone.utc)
+    return busy_text(run) if held_until > datetime.now(timezone.utc) else None

@@ -79,9 +79,18 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+# A weekday noon in Stockholm, outside every quiet hour: what a run sends does not depend on when
+# the suite runs (quiet hours have tests of their own, with their own clock).
+DAYTIME = "2026-11-18T11:00:00+00:00"
+
+
 @contextmanager
 def sandbox_for_test(var: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[object]:
-    """Sandbox providers on free ports with the run's adapters pointed at them (plus OMNIBILL_<env>)."""
+    """Sandbox providers on free ports with the run's adapters pointed at them (plus OMNIBILL_<env>).
+
+    The runs' clock (OMNIBILL_NOW) is DAYTIME unless `NOW` is given.
+    """
+    env = {"NOW": DAYTIME} | env
     from omnibill.sandbox import Sandbox
 
     with Sandbox(var / "sandbox", smtp_port=0, http_port=0) as box:

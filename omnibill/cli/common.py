@@ -39,6 +39,24 @@ def providers() -> Iterator[object | None]:
         yield box
 
 
+def refuse_when_busy(tenant: str, period: str) -> None:
+    """Before starting Prefect at all: a period another live run holds is refused at once (exit 4).
+
+    The flow checks again when it takes the hold, for runs started together and for deployments.
+    """
+    from omnibill import wiring
+    from omnibill.ledger.db import SchemaOutdated
+
+    try:
+        why = wiring.busy(tenant, period)
+    except SchemaOutdated as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if why:
+        typer.echo(f"not started: {why}", err=True)
+        raise typer.Exit(4)
+
+
 def exit_when_busy(exc: Exception) -> None:
     """A run of the same tenant and period is active: say so plainly, exit 4."""
     typer.echo(f"not started: {exc}", err=True)

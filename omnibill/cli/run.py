@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from omnibill.cli.common import Period, Tenant, exit_when_busy, providers, this_month
+from omnibill.cli.common import Period, Tenant, exit_when_busy, providers, refuse_when_busy, this_month
 
 commands = typer.Typer()
 
@@ -42,6 +42,7 @@ def run(
     _check_run_arguments(tenant, period, source)
     from flows.monthly_billing import RunActive, RunIncomplete, monthly_billing_run
 
+    refuse_when_busy(tenant, period)
     try:
         with providers():  # the mailbox's usermatch answers the decide stage too
             if dry_run:
@@ -114,6 +115,7 @@ def rerun(
     from flows.rounds import RunIncomplete
     from omnibill.runs import RunActive
 
+    refuse_when_busy(tenant, period)
     try:
         with providers():
             summary = rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch)

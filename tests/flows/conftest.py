@@ -10,18 +10,12 @@ import pytest
 
 from tests.conftest import sandbox_for_test
 
-DAYTIME = "2026-11-18T11:00:00+00:00"
-
 
 @pytest.fixture
 def sandbox(omnibill_env: Path, monkeypatch: pytest.MonkeyPatch):
-    """Sandbox providers on free ports, the run's adapters pointed at them, retries without delay.
-
-    The clock is pinned to a weekday noon in Stockholm, outside every quiet hour: what a run sends
-    does not depend on when the suite runs (quiet hours have tests of their own).
-    """
+    """Sandbox providers on free ports, the run's adapters pointed at them, retries without delay (daytime)."""
     with sandbox_for_test(omnibill_env, monkeypatch, BATCH_SIZE="50", DISPATCH_RETRIES="1",
-                          DISPATCH_RETRY_DELAY_S="0", RENDER_WORKERS="1", NOW=DAYTIME) as box:
+                          DISPATCH_RETRY_DELAY_S="0", RENDER_WORKERS="1") as box:
         yield box
 
 
