@@ -54,9 +54,9 @@ def _pg_admin_engine():
     return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards (skipped if no server, but never in CI)."""
+@contextmanager
+def scratch_database(migrated: bool = True) -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards (skipped if no server, but never in CI)."""
     import sqlalchemy as sa
 
     admin = _pg_admin_engine()
@@ -71,12 +71,22 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = PG_URL.rsplit("/", 1)[0] + "/" + name
-    upgrade_database(url)
-    yield url
-    reset_caches()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        if migrated:
+            upgrade_database(url)
+        yield url
+    finally:
+        reset_caches()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test (what `omnibill db upgrade` leaves)."""
+    with scratch_database() as url:
+        yield url
 
 
 # A weekday noon in Stockholm, outside every quiet hour: what a run sends does not depend on when

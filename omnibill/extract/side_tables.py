@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import pandas as pd
 
+from config.channels import CHANNELS
 from omnibill.extract.checks import (DECIMAL, MONTH, Findings, check_choice, check_customer_refs, check_duplicates,
                                      check_pattern, check_present, lower)
 from omnibill.extract.readers import RawTable
 from omnibill.model import ConsumptionPoint
 
 CATEGORIES = ("invoice", "reminder", "marketing", "service")
-PREFERENCE_CHANNELS = ("print", "email", "sms", "einvoice", "mailbox", "push")
+PREFERENCE_CHANNELS = CHANNELS
 STATUSES = ("opt_in", "opt_out")
 MESSAGE_CATEGORIES = ("marketing", "service")
 

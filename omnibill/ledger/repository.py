@@ -104,8 +104,9 @@ def set_states(session: Session, changes: Sequence[dict[str, Any]]) -> list[str]
         return []
     current: dict[str, tuple[str, str | None]] = {}
     for part in chunks([c["id"] for c in changes]):
-        # FOR UPDATE on PostgreSQL; SQLite transactions hold the database's write lock from BEGIN.
-        stmt = select(Message.id, Message.state, Message.claimed_by).where(Message.id.in_(part)).with_for_update()
+        # FOR UPDATE on PostgreSQL; SQLite transactions hold the database's write lock from BEGIN IMMEDIATE.
+        stmt = (select(Message.id, Message.state, Message.claimed_by).where(Message.id.in_(part))
+                .order_by(Message.id).with_for_update())  # one lock order for every writer: no deadlocks
         current.update({i: (st, by) for i, st, by in session.execute(stmt)})
     applied = [c for c in changes if c["id"] in current and current[c["id"]][0] == c["from_state"]
                and ("claimant" not in c or current[c["id"]][1] == c["claimant"])]

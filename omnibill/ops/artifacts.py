@@ -43,15 +43,16 @@ class Progress:
 
 
 def publish_channels(tenant: str, period: str, rec: dict[str, Any]) -> None:
-    """Table: one row per channel with planned, sent, delivered, failed, rejected, pending, suppressed, cost."""
+    """Table: one row per channel with planned, sent, delivered, failed, rejected, scheduled, pending, suppressed, cost."""
     rows = [{"channel": c["channel"], "planned": c["planned"], "sent": c["sent"], "delivered": c["delivered"],
-             "failed": c["failed"], "rejected": c["rejected"], "pending": c["pending"], "suppressed": 0,
-             "cost_eur": f"{Decimal(c['cost']):.2f}"} for c in rec["channels"]]
+             "failed": c["failed"], "rejected": c["rejected"], "scheduled": c["scheduled"], "pending": c["pending"],
+             "suppressed": 0, "cost_eur": f"{Decimal(c['cost']):.2f}"} for c in rec["channels"]]
     rows.append({"channel": "(none)", "planned": 0, "sent": 0, "delivered": 0, "failed": 0, "rejected": 0,
-                 "pending": 0, "suppressed": rec["unreachable"], "cost_eur": "0"})
+                 "scheduled": 0, "pending": 0, "suppressed": rec["unreachable"], "cost_eur": "0"})
     create_table_artifact(key=artifact_key(tenant, period, "channels"), table=rows,
-                          description=f"{tenant} {period}: messages per channel (failed = transient, will be "
-                                      "rerun; rejected = permanent, fallback planned; suppressed = nobody to send to)")
+                          description=f"{tenant} {period} ({rec.get('status', '?')}): messages per channel (failed = "
+                                      "transient, will be rerun; rejected = permanent, fallback planned; scheduled = "
+                                      "waiting for the end of quiet hours; suppressed = nobody to send to)")
 
 
 def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_text: str) -> None:
@@ -59,12 +60,19 @@ def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_
     o = rec["outcome"]
     verdict = "balanced" if rec["balanced"] else f"**NOT balanced** ({rec['accounted']} accounted)"
     left = o["failed_transient"] + o["pending"]
+    scheduled = sum(c.get("scheduled", 0) for c in rec["channels"])
     todo = (f"**{left} documents are not delivered yet** (transient failures or pending): "
-            f"`omnibill rerun --tenant {tenant} --period {period}`" if left else "Nothing left to send.")
-    markdown = (f"# Reconciliation {tenant} {period}\n\n"
+            f"`omnibill rerun --tenant {tenant} --period {period}`" if left else "")
+    if scheduled:
+        todo += (f" **{scheduled} messages are scheduled** for the end of the customers' quiet hours: the "
+                 f"`release-scheduled/{tenant}-release` deployment (or `omnibill release-scheduled --tenant {tenant}`) "
+                 "sends them when they are due.")
+    todo = todo.strip() or "Nothing left to send."
+    markdown = (f"# Reconciliation {tenant} {period}: {rec.get('status', '?')}\n\n"
                 f"| documents | count |\n|---|---:|\n| in extract | {rec['invoice_rows']} |\n"
                 f"| sent | {o['sent']} |\n| delivered | {o['delivered']} |\n"
                 f"| failed, transient | {o['failed_transient']} |\n| failed, permanent | {o['failed_permanent']} |\n"
+                f"| scheduled | {o['scheduled']} |\n"
                 f"| pending | {o['pending']} |\n| unreachable (suppressed) | {rec['unreachable']} |\n"
                 f"| quarantined | {rec['quarantined']} |\n\n**{verdict}.** {todo}\n\n```\n{table_text}\n```\n")
     create_markdown_artifact(key=artifact_key(tenant, period, "reconciliation"), markdown=markdown,

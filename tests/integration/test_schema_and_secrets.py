@@ -4,19 +4,16 @@ address hashes are keyed with a secret from settings."""
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
-import uuid
 
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from omnibill import wiring
 from omnibill.cli.app import app
 from omnibill.decide.reachability import address_hash
 from omnibill.ledger.db import Ledger, SchemaOutdated, current_revision, head_revision, make_engine
-from tests.conftest import PG_URL, reset_caches
+from tests.conftest import reset_caches, scratch_database
 
 
 def _alembic_upgrade(url: str, revision: str) -> None:
@@ -53,28 +50,12 @@ def test_an_old_schema_is_refused_until_db_upgrade(omnibill_env, monkeypatch):
 
 
 def test_postgresql_is_never_migrated_implicitly():
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    name = f"omnibill_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = PG_URL.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(migrated=False) as url:
         with pytest.raises(SchemaOutdated, match="none \\(empty\\)"):
             Ledger(url)
         engine = make_engine(url)
         assert current_revision(engine) is None  # nothing was created behind the operator's back
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_address_hashes_are_keyed_with_the_secret_from_settings(omnibill_env, monkeypatch):
