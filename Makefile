@@ -13,7 +13,7 @@ EXTRACT ?= var/extracts/$(TENANT)-$(PERIOD)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install fonts run test bench sandbox server serve clean
+.PHONY: install fonts run test bench sandbox server serve portal clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "omnibill needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -49,6 +49,9 @@ test: install ## Run the whole test suite (unit, adapters, integration on SQLite
 
 bench: install ## Benchmark a run end to end: documents/s per stage and peak memory
 	$(BIN)/python -m bench.run --customers $(CUSTOMERS)
+
+portal: install ## Serve the recipients' portal on 127.0.0.1:8030 (links in the demo's e-mails and SMS open here)
+	$(BIN)/omnibill portal
 
 sandbox: install ## Run the local sandbox providers in the foreground
 	$(BIN)/omnibill sandbox

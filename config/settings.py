@@ -67,6 +67,20 @@ class SandboxSettings(BaseModel):
     delay_s: float = Field(0.0, ge=0, description="Seconds the sandbox waits before every answer (slow provider)")
 
 
+class PortalSettings(BaseModel):
+    """The recipients' web app (`omnibill portal`): documents behind their links, choices, unsubscribe."""
+
+    host: str = Field("127.0.0.1", description="Address the portal binds to")
+    port: int = Field(8030, description="Port of the portal")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes")
+    rate_limit: str = Field("60/minute", description="Requests per client address on the link endpoints "
+                                                      "(limits library notation, e.g. 60/minute)")
+    rate_limit_storage: str = Field("memory://", description="Where the rate limiter counts: memory:// (one "
+                                                             "process) or redis://host:6379 (several workers)")
+    trust_forwarded_for: bool = Field(False, description="Take the client address from X-Forwarded-For "
+                                                          "(behind a reverse proxy you run)")
+
+
 class ProviderLimit(BaseModel):
     """How hard one provider may be driven: batches in flight and messages per second."""
 
@@ -125,6 +139,7 @@ class Settings(BaseSettings):
     drops: DropSettings = Field(default_factory=DropSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
 
     def resolved_database_url(self) -> str:
         """The ledger URL, defaulting to a SQLite file in the data dir."""

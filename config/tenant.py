@@ -61,6 +61,7 @@ class Sender(BaseModel):
     logo: str | None = Field(None, description="PNG/JPEG logo for documents, relative to the repository root")
     document_url: str | None = Field(None, description="Link to a customer's HTML document, with {token}")
     unsubscribe_url: str | None = Field(None, description="One-click unsubscribe link for marketing, with {token}")
+    preferences_url: str | None = Field(None, description="The recipient's preference center, with {token}")
     sms_max_segments: int = Field(3, ge=1, le=10, description="Longest SMS notice, in segments")
 
     @field_validator("bankgiro", "plusgiro")
@@ -168,6 +169,8 @@ class TenantRules(BaseModel):
     categories: dict[str, CategoryRules]
     costs: dict[ChannelName, Decimal] = Field(default_factory=dict, description="Cost per message, in EUR")
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    link_months: int = Field(13, ge=1, le=120, description="How long a document's link opens, in months from "
+                                                           "its issue date")
     default_channel_cost: Decimal = Decimal("0")
 
     @field_validator("categories")
@@ -186,7 +189,7 @@ class TenantRules(BaseModel):
         own = self.senders.get(country or "")
         if own is None:
             return self.sender
-        shared = ("logo", "document_url", "unsubscribe_url", "plusgiro", "fik_creditor")
+        shared = ("logo", "document_url", "unsubscribe_url", "preferences_url", "plusgiro", "fik_creditor")
         return own.model_copy(update={k: getattr(self.sender, k) for k in shared if not getattr(own, k)})
 
     def senders_by_country(self) -> dict[str, Sender]:

@@ -94,3 +94,4 @@ class BillingDocument:
     customer: Party
     lines: tuple[InvoiceLine, ...]
     consumption: tuple[ConsumptionPoint, ...] = ()
+    token: str = ""  # the signed token of this document's links (omnibill.links), set by the render stage

@@ -76,6 +76,18 @@ def hash_key(tenant: str, settings: Settings | None = None) -> bytes:
     return hmac.new(secret, f"address-hash\x1f{tenant}".encode(), hashlib.sha256).digest()
 
 
+def link_signer(tenant: str | None = None, settings: Settings | None = None):
+    """The maker and reader of document link tokens: key from the secret, lifetime from the tenant's rules.
+
+    One key for every tenant, so the portal reads a token without knowing whose it is.
+    """
+    from omnibill.links import LinkSigner
+
+    secret = (settings or get_settings()).resolved_secret_key()
+    key = hmac.new(secret, b"document-link", hashlib.sha256).digest()
+    return LinkSigner(key, tenant_rules(tenant, settings).link_months if tenant else 13)
+
+
 def run_of(tenant: str, period: str, settings: Settings | None = None) -> BillingRun:
     """The ledger's run for a tenant's period; a clear error when there is none."""
     with ledger(settings).transaction() as session:

@@ -14,6 +14,6 @@ def render(tenant: str, period: str, batch_no: int, batches: int = 0) -> dict:
     settings = wiring.get_settings()
     counts = run_render(wiring.ledger(), wiring.run_of(tenant, period), batch_no,
                         wiring.tenant_rules(tenant).senders_by_country(), settings.resolved_store_url(), settings.s3,
-                        settings.render_workers)
+                        settings.render_workers, links=wiring.link_signer(tenant))
     get_run_logger().info("render batch %d: %s", batch_no, counts)
     return counts

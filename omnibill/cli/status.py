@@ -24,8 +24,15 @@ def status(tenant: Tenant = "demo", period: Period = "",
 
     run_ = run_or_exit(tenant, period or this_month())
     period = run_.period
+    rules, signer = wiring.tenant_rules(tenant), wiring.link_signer(tenant)
+
+    template = rules.sender.document_url  # the group's portal address (country companies share it)
+
+    def link_of(doc) -> str | None:
+        return template.format(token=signer.token(doc.id, doc.issue_date)) if template else None
+
     with wiring.ledger().transaction() as session:
-        rows = status_rows(session, run_)
+        rows = status_rows(session, run_, link_of)
     if as_json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

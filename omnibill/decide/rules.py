@@ -88,12 +88,21 @@ def consent_matrix(customers: np.ndarray, prefs: pd.DataFrame | None, n_customer
     source_code, sources = pd.factorize(p["source"].fillna("").astype(str))
     combos, pair = np.unique(day_code.astype(np.int64) * max(len(sources), 1) + source_code, return_inverse=True)
     day = pd.to_datetime(pd.Index(days)[combos // max(len(sources), 1)], format="%Y-%m-%d", errors="coerce")
-    said = [("an unknown date" if pd.isna(d) else d.strftime("%d %b %Y")) + (f" via {s}" if s else "")
+    said = [_said("an unknown date" if pd.isna(d) else d.strftime("%d %b %Y"), s)
             for d, s in zip(day, pd.Index(sources)[combos % max(len(sources), 1)] if len(sources) else [])]
     words = np.array([details.id(w) for w in said], dtype=np.int32)[pair] if len(pair) else np.zeros(0, np.int32)
     status[key[ok], channel[ok]] = map_small(p["status"], {"opt_in": OPT_IN, "opt_out": OPT_OUT}, 0)[ok]
     detail[key[ok], channel[ok]] = words[ok]
     return status, detail
+
+
+def _said(day: str, source: str) -> str:
+    """When and where a choice was made, in words: `12 Mar 2026 via web`, `chosen in the portal on …`."""
+    if source == "portal":
+        return f"{day}, chosen in the portal on {day}"
+    if source == "unsubscribe":
+        return f"{day}, unsubscribed with one click on {day}"
+    return day + (f" via {source}" if source else "")
 
 
 def channel_codes(x: Inputs, rows: np.ndarray, channel: str, rules: CategoryRules) -> tuple[np.ndarray, np.ndarray]:

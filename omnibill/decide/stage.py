@@ -17,7 +17,9 @@ from omnibill.decide.frames import customers_frame, docs_frame, prefs_frame
 from omnibill.decide.mailbox import MailboxLookup, check_mailboxes, provider_lookup
 from omnibill.ledger.decisions import (add_suppressions, primary_counts, primary_channels_tried, promote_due,
                                         suppressed_hashes, write_decisions)
+from omnibill.decide.choices import merge_choices
 from omnibill.ledger.db import Ledger
+from omnibill.ledger.portal import latest_preferences
 from omnibill.ledger.models import BillingRun, Document, Message
 from omnibill.ledger.repository import (add_messages, documents_with_customers, messages_without_fallback,
                                         undecided_documents)
@@ -104,7 +106,8 @@ def _decide(session: Session, run: BillingRun, pairs, rules: TenantRules, now: d
                           "category": [d.document_type for d in docs],
                           "tried": ["," + ",".join(sorted(tried.get(d.id, ()))) + "," for d in docs]})
     frame = docs_frame(frame, customers, hash_key)
-    consents = {c.customer_id: c.consents or {} for _, c in pairs}
+    chosen = latest_preferences(session, run.tenant, sorted({c.customer_id for _, c in pairs}))
+    consents = {c.customer_id: merge_choices(c.consents, chosen.get(c.customer_id)) for _, c in pairs}
     hashes = pd.unique(frame[[f"hash_{c}" for c in CHANNELS]].to_numpy().ravel())
     history = current = None
     if caps:

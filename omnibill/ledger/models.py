@@ -115,6 +115,8 @@ class Message(Base):
     # A dispatch claim: who took the message for sending and until when; past the lease another may resend it.
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first time the recipient opened the document this message links to (portal, or mailbox read status).
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ix_messages_run_channel_batch_state", "run_id", "channel", "batch_no", "state"),
@@ -133,6 +135,26 @@ class Suppression(Base):
     message_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ix_suppressions_tenant_hash", "tenant", "address_hash"),)
+
+
+class Preference(Base):
+    """A recipient's choice made outside the ERP (the portal, one-click unsubscribe); the latest row wins.
+
+    Kept per tenant and customer across runs: the next run's decide stage reads it beside the extract's
+    preferences, whichever is newer. The client address is kept only as a keyed hash.
+    """
+
+    __tablename__ = "preferences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    client_hash: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_preferences_tenant_customer", "tenant", "customer_id"),)
 
 
 class MessageEvent(Base):

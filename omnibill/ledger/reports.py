@@ -59,10 +59,11 @@ def _billing(billing: bool):
 
 
 def message_tallies(session: Session, run_id: str) -> list[tuple]:
-    """(channel, kind, document type, state, permanent, currency, count, amount, cost) of a run's messages."""
+    """(channel, kind, document type, state, permanent, currency, count, amount, cost, opened) of a run's messages."""
     return list(session.execute(
         select(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
-               Document.currency, func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost))
+               Document.currency, func.count(), func.sum(Document.total_incl_vat), func.sum(Message.cost),
+               func.count(Message.opened_at))
         .join(Document, Document.id == Message.document_id).where(Message.run_id == run_id)
         .group_by(Message.channel, Message.kind, Document.document_type, Message.state, Message.permanent,
                   Document.currency)))

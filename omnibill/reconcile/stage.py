@@ -27,6 +27,13 @@ class ChannelLine:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     amounts: dict[str, Decimal] = field(default_factory=dict)
     cost: Decimal = Decimal("0")
+    opened: int = 0  # messages whose document the recipient opened (portal, or the mailbox's read status)
+
+    @property
+    def opened_share(self) -> float:
+        """Opened among the messages that reached the recipient."""
+        reached = self.counts["sent"] + self.counts["delivered"]
+        return self.opened / reached if reached else 0.0
 
 
 @dataclass
@@ -61,7 +68,8 @@ class Reconciliation:
                 "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
                 "unreachable": self.unreachable, "outcome": self.outcome, "accounted": self.accounted,
                 "balanced": self.balanced, "status": run_status(self), "messages": self.messages,
-                "channels": [{"channel": c.channel, **c.counts, "cost": str(c.cost),
+                "channels": [{"channel": c.channel, **c.counts, "cost": str(c.cost), "opened": c.opened,
+                              "opened_share": round(c.opened_share, 4),
                               "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())}}
                              for c in self.channels]}
 
@@ -117,7 +125,7 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
     """Count a run's documents by final outcome and its messages by channel and state."""
     channels: dict[str, ChannelLine] = defaultdict(lambda: ChannelLine(""))
     rows = message_tallies(session, run.id)
-    for channel, kind, doc_type, state, permanent, currency, n, amount, cost in rows:
+    for channel, kind, doc_type, state, permanent, currency, n, amount, cost, opened in rows:
         # Companion notices ("your invoice is in your mailbox") are no copy of the document, and
         # service/marketing messages carry no amount: both are listed on lines of their own.
         name = f"{channel} ({kind})" if kind != "primary" else (
@@ -126,6 +134,7 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
         line.channel = name
         line.counts["planned"] += n
         line.counts[_bucket(state, permanent)] += n
+        line.opened += opened
         if state in ("sent", "delivered"):
             line.cost += Decimal(cost or 0)
         if state in ("sent", "delivered") and kind == "primary" and currency:
@@ -178,12 +187,12 @@ def document_outcomes(session: Session, run_id: str, *, billing: bool = True) ->
 def render_table(rec: Reconciliation) -> str:
     """The reconciliation as a plain-text table for the terminal."""
     head = f"{'channel':<18}{'planned':>9}{'sent':>8}{'deliv.':>8}{'failed':>8}{'rejected':>9}{'sched.':>8}{'pending':>9}" \
-           f"{'cost EUR':>11}  amounts sent"
+           f"{'opened':>8}{'cost EUR':>11}  amounts sent"
     lines = [f"Reconciliation {rec.tenant} {rec.period}", head, "-" * len(head)]
     for c in rec.channels:
         k = c.counts
         lines.append(f"{c.channel:<18}{k['planned']:>9}{k['sent']:>8}{k['delivered']:>8}{k['failed']:>8}"
-                     f"{k['rejected']:>9}{k['scheduled']:>8}{k['pending']:>9}{c.cost:>11,.2f}  "
+                     f"{k['rejected']:>9}{k['scheduled']:>8}{k['pending']:>9}{c.opened_share:>8.0%}{c.cost:>11,.2f}  "
                      + ", ".join(f"{cur} {amt:,.2f}" for cur, amt in sorted(c.amounts.items())))
     o = rec.outcome
     lines += ["-" * len(head),

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from omnibill.ledger.models import BillingRun
+from omnibill.ledger.models import BillingRun, Document
 from omnibill.ledger.reports import documents_with_messages
 from omnibill.ledger.repository import quarantined
 from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.privacy import scrub
 
 
-def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
-    """Every invoice row of the extract, as one object per document and channel tried."""
+def status_rows(session: Session, run: BillingRun,
+                link_of: Callable[[Document], str | None] | None = None) -> list[dict[str, Any]]:
+    """Every invoice row of the extract, as one object per document and channel tried.
+
+    With `link_of`, each e-mail and SMS that links to its document carries that `link`.
+    """
     rows: list[dict[str, Any]] = []
     for doc, msg in documents_with_messages(session, run.id):
         base = {"document_id": doc.invoice_id, "customer_id": doc.customer_id, "document_type": doc.document_type,
@@ -30,6 +35,9 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
         rows.append(base | {"channel": msg.channel, "kind": msg.kind, "state": state, "reason": scrub(msg.reason),
                             "attempts": msg.attempts, "message_id": msg.id, "fallback_of": msg.fallback_of,
                             "not_before": msg.not_before.isoformat() if msg.not_before else None,
+                            "opened_at": msg.opened_at.isoformat() if msg.opened_at else None,
+                            "link": link_of(doc) if link_of and msg.channel in LINKED and msg.kind == "primary"
+                            else None,
                             "files": msg.content or {}})
     for q in quarantined(session, run.id, "invoices") + quarantined(session, run.id, "messages"):
         where = f"{q.file} row {q.row_number}" + (f", field {q.field}" if q.field else "")
@@ -39,6 +47,9 @@ def status_rows(session: Session, run: BillingRun) -> list[dict[str, Any]]:
                      "state": "quarantined", "reason": f"{where}: {q.reason}", "attempts": 0,
                      "message_id": None, "fallback_of": None})
     return rows
+
+
+LINKED = ("email", "sms")  # the messages whose text links to the document in the portal
 
 
 def status_counts(rows: list[dict[str, Any]]) -> Counter:

@@ -86,10 +86,21 @@ def stable_token(*facts: str) -> str:
     return base64.b32encode(bytes.fromhex(stable_id("link", *facts))[:10]).decode().lower()
 
 
+def link_token(doc) -> str:
+    """The document's signed link token; outside a run (a preview) an unsigned stand-in."""
+    return getattr(doc, "token", "") or stable_token(doc.document_id)
+
+
 def document_link(doc: BillingDocument, sender: Sender) -> str | None:
-    """The customer's link to the interactive HTML document (tenant `document_url` with `{token}`), if set."""
+    """The customer's link to the document in the portal (tenant `document_url` with `{token}`), if set."""
     template = sender.document_url
-    return template.format(token=stable_token(doc.document_id, doc.invoice_id)) if template else None
+    return template.format(token=link_token(doc)) if template else None
+
+
+def preferences_link(doc, sender: Sender) -> str | None:
+    """The customer's link to the portal's preference center (tenant `preferences_url`), if set."""
+    template = sender.preferences_url
+    return template.format(token=link_token(doc)) if template else None
 
 
 def one_line(text: str) -> str:

@@ -9,7 +9,7 @@ import css_inline
 
 from config.tenant import Sender
 from omnibill.model import BillingDocument
-from omnibill.render.context import build_view, document_link, environment, stable_token
+from omnibill.render.context import build_view, document_link, environment, link_token, preferences_link
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def _inliner() -> css_inline.CSSInliner:
 def unsubscribe_link(doc: BillingDocument, sender: Sender) -> str | None:
     """The tenant's one-click unsubscribe URL for this customer (from `unsubscribe_url`), if configured."""
     template = sender.unsubscribe_url
-    return template.format(token=stable_token("unsubscribe", doc.customer.customer_id)) if template else None
+    return template.format(token=link_token(doc)) if template else None
 
 
 def email_headers(doc: BillingDocument, sender: Sender, marketing: bool) -> dict[str, str]:
@@ -47,7 +47,7 @@ def render_email(doc: BillingDocument, sender: Sender, *, pdf_link: str | None =
                  marketing: bool = False) -> RenderedEmail:
     """The e-mail for a document in the customer's language; customer text is HTML-escaped."""
     view = build_view(doc, sender)
-    extra = {"link": document_link(doc, sender), "pdf_link": pdf_link,
+    extra = {"link": document_link(doc, sender), "pdf_link": pdf_link, "choices": preferences_link(doc, sender),
              "unsubscribe": unsubscribe_link(doc, sender) if marketing else None}
     env = environment()
     html = _inliner().inline(env.get_template("email.html.j2").render(**view, **extra))

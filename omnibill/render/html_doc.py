@@ -60,8 +60,12 @@ def _tint(hex_colour: str) -> str:
     return "#" + "".join(f"{round(c + (255 - c) * 0.86):02x}" for c in rgb)
 
 
-def render_html_document(doc: BillingDocument, sender: Sender) -> str:
-    """The document as one self-contained, responsive HTML page with a hoverable consumption chart."""
+def render_html_document(doc: BillingDocument, sender: Sender, portal: dict[str, Any] | None = None) -> str:
+    """The document as one self-contained, responsive HTML page with a hoverable consumption chart.
+
+    With `portal` (nonce, pdf_url, prefs_url, sent, history) it is the portal's page: copy buttons,
+    the PDF to download, what was sent where and when, and the recipient's earlier documents.
+    """
     view = build_view(doc, sender)
     lang = view["lang"]
     rows = [(ln.description, format_number(ln.quantity, lang, 0, 3), ln.unit.replace("m3", "m³"),
@@ -73,4 +77,4 @@ def render_html_document(doc: BillingDocument, sender: Sender) -> str:
     return environment().get_template("document.html.j2").render(
         **(view | {"vat_groups": groups}), rows=rows, slip=slip_details(view, doc, sender),
         qr=qr_svg(payload) if payload else "", chart=chart_data(doc.consumption, lang),
-        logo=logo_data_uri(sender.logo), tint=_tint(sender.brand_colour))
+        logo=logo_data_uri(sender.logo), tint=_tint(sender.brand_colour), portal=portal)

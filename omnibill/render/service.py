@@ -15,6 +15,7 @@ from reportlab.lib.utils import simpleSplit
 from config.tenant import Sender
 from omnibill.model import MESSAGE_CATEGORIES, Party
 from omnibill.render.context import address_lines
+from omnibill.render.context import preferences_link
 from omnibill.render.email_body import RenderedEmail, unsubscribe_link
 from omnibill.render.fonts import register_fonts
 from omnibill.render.pdf import new_canvas
@@ -34,6 +35,7 @@ class ServiceMessage:
     body_markdown: str
     period: str
     customer: Party
+    token: str = ""  # the signed token of this message's links (omnibill.links), set by the render stage
 
 
 def body_html(msg: ServiceMessage) -> str:
@@ -49,8 +51,8 @@ def body_text(msg: ServiceMessage) -> str:
 
 def render_service_email(msg: ServiceMessage, sender: Sender) -> RenderedEmail:
     """HTML and plain-text e-mail; marketing carries the unsubscribe link when the tenant has one."""
-    unsubscribe = unsubscribe_link(SimpleNamespace(customer=msg.customer), sender) \
-        if msg.category == "marketing" else None
+    unsubscribe = unsubscribe_link(msg, sender) if msg.category == "marketing" else None
+    choices = preferences_link(msg, sender)
     footer = f"{sender.name}, {sender.street}, {sender.postal_code} {sender.city}"
     esc = html.escape
     parts = [f'<div style="font-family:Arial,sans-serif;max-width:600px;color:#222">',
@@ -60,10 +62,14 @@ def render_service_email(msg: ServiceMessage, sender: Sender) -> RenderedEmail:
              f'<p style="color:#777;font-size:12px">{esc(footer)}</p>']
     if unsubscribe:
         parts.append(f'<p style="font-size:12px"><a href="{esc(unsubscribe)}">Unsubscribe</a></p>')
+    if choices:
+        parts.append(f'<p style="font-size:12px"><a href="{esc(choices)}">Choose how we reach you</a></p>')
     parts.append("</div>")
     plain = f"{msg.subject}\n\n{body_text(msg)}\n\n--\n{footer}\n"
     if unsubscribe:
         plain += f"Unsubscribe: {unsubscribe}\n"
+    if choices:
+        plain += f"Choose how we reach you: {choices}\n"
     headers = {"List-Unsubscribe": f"<{unsubscribe}>, <mailto:{sender.email}?subject=unsubscribe>",
                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"} if unsubscribe else {}
     return RenderedEmail(subject=f"{msg.subject} – {sender.name}", html="\n".join(parts), text=plain,

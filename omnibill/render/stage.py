@@ -8,6 +8,7 @@ import multiprocessing
 import os
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from config.settings import S3Settings
@@ -19,6 +20,7 @@ from omnibill.ledger.models import BillingRun
 from omnibill.ledger.repository import channel_batches, documents_with_customers, messages_in, set_states
 from config.tenant import Sender
 from omnibill.model import BillingDocument
+from omnibill.links import LinkSigner
 from omnibill.store import open_store
 
 CHUNK = 40
@@ -94,10 +96,11 @@ def render_chunk(store_url: str, s3: S3Settings, prefix: str, senders: dict[str,
 
 
 def run_render(ledger: Ledger, run: BillingRun, batch_no: int, senders: dict[str, Sender], store_url: str,
-               s3: S3Settings, workers: int = 0) -> dict[str, int]:
+               s3: S3Settings, workers: int = 0, links: LinkSigner | None = None) -> dict[str, int]:
     """The render stage for one batch: every planned message rendered into the store and marked rendered.
 
     No transaction is held while rendering; a message another renderer already moved on is left as it is.
+    With `links`, every link in an e-mail or SMS carries the document's signed token.
     """
     with ledger.transaction() as session:
         planned = messages_in(session, run.id, states=("planned",), batch_no=batch_no)
@@ -107,7 +110,8 @@ def run_render(ledger: Ledger, run: BillingRun, batch_no: int, senders: dict[str
         rows = documents_with_customers(session, by_doc) if planned else {}
     if not planned:
         return {"rendered": 0, "failed": 0}
-    items = [(_domain_value(d, party_from_json(c.data)), by_doc[d.id]) for d, c in rows.values()]
+    items = [(_domain_value(d, party_from_json(c.data), links.token(d.id, d.issue_date) if links else ""),
+              by_doc[d.id]) for d, c in rows.values()]
     keys = _render_all(store_url, s3, f"{run.tenant}/{run.period}", senders, items, workers)
     changes = [_state_change(m, keys.get(m.document_id, "render failed: no output")) for m in planned]
     with ledger.transaction() as session:
@@ -122,11 +126,11 @@ def batches_to_render(ledger: Ledger, run: BillingRun, batch: int | None = None)
         return sorted({b for _, b in channel_batches(session, run.id, ("planned",)) if batch in (None, b)})
 
 
-def _domain_value(row, party) -> BillingDocument | ServiceMessage:
+def _domain_value(row, party, token: str = "") -> BillingDocument | ServiceMessage:
     if row.document_type in MESSAGE_CATEGORIES:
         return ServiceMessage(row.id, row.invoice_id, row.document_type, row.data.get("subject", ""),
-                              row.data.get("body_markdown", ""), row.data.get("period", ""), party)
-    return document_from_row(row, party)
+                              row.data.get("body_markdown", ""), row.data.get("period", ""), party, token)
+    return replace(document_from_row(row, party), token=token)
 
 
 def _state_change(message, result: dict[str, str] | str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Top to bottom. A module belongs to the first layer with a prefix that matches it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("entry points", ("omnibill.cli", "bench")),
+    ("entry points", ("omnibill.cli", "omnibill.portal", "bench")),
     ("flows", ("flows",)),
     ("tasks", ("tasks",)),
     ("wiring and Prefect glue", ("omnibill.wiring", "omnibill.ops")),
