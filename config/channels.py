@@ -8,7 +8,8 @@ from typing import Literal, get_args
 Channel = Literal["einvoice", "mailbox", "email", "sms", "push", "print"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
 
-# Channels with a provider adapter (push has none yet: a push decision stays planned).
+# Channels with a provider adapter. Push has none yet; no customer is reachable by push (the extract has
+# no app registrations), so the decide stage never chooses it.
 DISPATCH_CHANNELS: tuple[str, ...] = ("email", "sms", "mailbox", "einvoice", "print")
 # Providers that report delivery back (drops are acknowledged by their files).
 RECEIPT_CHANNELS: tuple[str, ...] = ("sms", "mailbox", "email")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -128,8 +128,9 @@ class Settings(BaseSettings):
         None, description="Pretend it is this moment (ISO 8601 with offset) for quiet hours and scheduled "
                           "messages: for rehearsals and tests; empty = the real clock")
     secret_key: SecretStr | None = Field(
-        None, description="Secret for keyed hashes of suppressed addresses; default: a random key made once and "
-                          "kept in <data_dir>/secret.key (set it when several machines share one ledger)")
+        None, description="Secret for keyed hashes of suppressed addresses and for signing document links; "
+                          "with the SQLite default a random key is made once and kept in <data_dir>/secret.key; "
+                          "required with a shared (PostgreSQL) ledger")
     limits: ProviderLimits = Field(
         default_factory=ProviderLimits,
         description="Per-channel provider limits, e.g. OMNIBILL_LIMITS__SMS__RATE_PER_S=50; enforced by Prefect "
@@ -140,6 +141,13 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+
+    @field_validator("now")
+    @classmethod
+    def _pretend_moment_in_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("OMNIBILL_NOW needs a UTC offset, e.g. 2026-11-19T07:05:00+00:00")
+        return value.astimezone(timezone.utc) if value is not None else None
 
     def resolved_database_url(self) -> str:
         """The ledger URL, defaulting to a SQLite file in the data dir."""
@@ -161,6 +169,10 @@ class Settings(BaseSettings):
         """The secret: from settings, or made once (random, 256 bits) and kept in the data dir, readable by its owner only."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
+        if not self.resolved_database_url().startswith("sqlite"):
+            # Machines sharing a ledger must hash addresses and sign links alike: a file per machine would not.
+            raise ValueError("OMNIBILL_SECRET_KEY is not set: with a shared (non-SQLite) ledger every machine "
+                             "needs the same secret, from your secret store")
         path = self.data_dir / "secret.key"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)

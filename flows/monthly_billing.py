@@ -62,30 +62,32 @@ def monthly_billing_run(
     wiring.tenant_rules(tenant)  # fail fast on a bad rule file, before any work
     # One run of a tenant's period at a time, held in the ledger (RunActive otherwise); the Prefect
     # limit also keeps a tenant's periods apart once `omnibill limits setup` made it.
-    with wiring.hold_run(tenant, period, holder_name(), create=True), slot(tenant_limit_name(tenant)):
-        return _run(tenant, period, source, dry_run)
+    with wiring.hold_run(tenant, period, holder_name(), create=True) as hold, slot(tenant_limit_name(tenant)):
+        return _run(tenant, period, source, dry_run, hold)
 
 
-def _run(tenant: str, period: str, source: str, dry_run: bool) -> dict:
-    """The stages, in order; a dry run stops after rendering."""
+def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
+    """The stages, in order; a dry run stops after rendering. Between stages: does the run still hold its period?"""
     progress = Progress(tenant, period)
     extracted = extract(tenant, period, source)
+    hold.check()
     progress.at(10)
     total = len(extracted["batches"])
     futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
     for done, future in enumerate(as_completed(futures), start=1):
         future.result()  # a batch that cannot be decided stops the run here, not silently later
         progress.between(10, 30, done, total)
+    hold.check()
     if dry_run:
         return _forecast(tenant, period, extracted["batches"], progress)
-    render_and_dispatch(tenant, period, progress)
+    render_and_dispatch(tenant, period, progress, hold=hold)
     collect_receipts(tenant, period)
     summary = reconcile(tenant, period, extracted["invoice_rows"])
     progress.at(100)
     if left := left_to_do(summary):
         # A Failed flow run is what operators (and automations) notice; everything is published already.
-        raise RunIncomplete(f"{left} documents not delivered yet (transient failures): "
-                            f"omnibill rerun --tenant {tenant} --period {period}")
+        raise RunIncomplete(f"{left} documents or messages not delivered yet (transient failures, or still in "
+                            f"flight): omnibill rerun --tenant {tenant} --period {period}")
     return summary
 
 

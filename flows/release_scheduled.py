@@ -8,6 +8,7 @@ from prefect.logging import get_run_logger
 from flows.rounds import collect_receipts, holder_name, render_and_dispatch
 from omnibill import wiring
 from omnibill.ops.artifacts import Progress
+from omnibill.ops.limits import slot, tenant_limit_name
 from omnibill.reconcile.stage import invoice_rows_of
 from omnibill.runs import RunActive
 from tasks.decide import release_due
@@ -25,9 +26,12 @@ def release_scheduled(tenant: str = "demo") -> dict:
     released: dict[str, dict] = {}
     for period in wiring.periods_with_due_messages(tenant):
         try:
-            with wiring.hold_run(tenant, period, holder_name(), create=False):
+            with wiring.hold_run(tenant, period, holder_name(), create=False) as hold, \
+                    slot(tenant_limit_name(tenant)):
                 due = release_due(tenant, period)
-                render_and_dispatch(tenant, period, Progress(tenant, period, "release-progress"))
+                if not due and not wiring.has_work(tenant, period):
+                    continue  # still night for everyone waiting: nothing to do until the next release
+                render_and_dispatch(tenant, period, Progress(tenant, period, "release-progress"), hold=hold)
                 collect_receipts(tenant, period)
                 summary = reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
         except RunActive as busy:

@@ -9,7 +9,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from config.channels import DISPATCH_CHANNELS
-from flows.rounds import RunIncomplete, collect_receipts, holder_name, render_and_dispatch
+from flows.rounds import RunIncomplete, collect_receipts, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
@@ -45,12 +45,16 @@ def rerun_failed(
         raise ValueError(f"unknown channel {channel!r}; known: {', '.join(DISPATCH_CHANNELS)}")
     progress = Progress(tenant, period, "rerun-progress")
     progress.at(30)
-    with wiring.hold_run(tenant, period, holder_name(), create=False), slot(tenant_limit_name(tenant)):
+    with wiring.hold_run(tenant, period, holder_name(), create=False) as hold, slot(tenant_limit_name(tenant)):
         # The ledger decides: sent and permanently failed messages are never picked again.
-        failed = render_and_dispatch(tenant, period, progress, channel=channel, batch=batch)
+        failed = render_and_dispatch(tenant, period, progress, channel=channel, batch=batch, hold=hold)
         collect_receipts(tenant, period)
         summary = reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
     progress.at(100)
     if failed:
         raise RunIncomplete("still failing after retries: " + ", ".join(f"{c} batch {b}" for c, b in failed))
+    if channel is None and batch is None and (left := left_to_do(summary)):
+        # e.g. messages still claimed by a dispatcher that died: they go again once its lease has lapsed
+        raise RunIncomplete(f"{left} documents or messages are still not delivered (in flight with another "
+                            f"dispatcher, or pending): rerun after OMNIBILL_DISPATCH_LEASE_S")
     return summary

@@ -41,11 +41,12 @@ def holder_name() -> str:
 
 
 def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: str | None = None,
-                        batch: int | None = None) -> list[tuple[str, int]]:
+                        batch: int | None = None, hold=None) -> list[tuple[str, int]]:
     """Render what is planned and send what is rendered, round by round while fallbacks get planned.
 
     Only the given channel and/or batch when set. Returns the (channel, batch) pairs that still
-    failed transiently after their retries, and emits `omnibill.batch.failed` for each.
+    failed transiently after their retries, and emits `omnibill.batch.failed` for each. With the run's
+    `hold`, each round first checks that the run still holds its period.
     """
     settings = wiring.get_settings()
     sender = dispatch.with_options(retries=settings.dispatch_retries,
@@ -57,6 +58,8 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
                               ", ".join(missing))
     failed: list[tuple[str, int]] = []
     for round_no in range(MAX_ROUNDS):
+        if hold is not None:
+            hold.check()
         wait([render.submit(tenant, period, b, total) for b in batches_to_render(wiring.ledger(), run, batch)])
         progress.at(50 if round_no == 0 else progress.percent)
         pairs = batches_to_send(wiring.ledger(), run, channel, batch)
@@ -98,6 +101,5 @@ def collect_receipts(tenant: str, period: str) -> None:
 
 
 def left_to_do(summary: dict) -> int:
-    """Documents and messages a run has not finished: failed transiently or still pending (not scheduled)."""
-    parts = [summary["outcome"], (summary.get("messages") or {}).get("outcome") or {}]
-    return sum(o.get("failed_transient", 0) + o.get("pending", 0) for o in parts)
+    """Documents, messages and notices a run has not finished: failed transiently or pending (not scheduled)."""
+    return int(summary.get("left_to_send", 0))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from config.tenant import QuietHours, TenantRules
@@ -17,7 +17,7 @@ def next_allowed(now: datetime, zone: str, quiet: QuietHours) -> datetime | None
     if not inside:
         return None
     day = local.date() + timedelta(days=1 if start > end and t >= start else 0)
-    return datetime.combine(day, end, ZoneInfo(zone)).astimezone(now.tzinfo)
+    return datetime.combine(day, end, ZoneInfo(zone)).astimezone(timezone.utc)  # the ledger stores UTC
 
 
 def zone_of(rules: TenantRules, country: str) -> str:

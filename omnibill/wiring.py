@@ -90,7 +90,7 @@ def link_signer(tenant: str | None = None, settings: Settings | None = None):
 
 def run_of(tenant: str, period: str, settings: Settings | None = None) -> BillingRun:
     """The ledger's run for a tenant's period; a clear error when there is none."""
-    with ledger(settings).transaction() as session:
+    with ledger(settings).read() as session:
         run = find_run(session, tenant, period)
     if run is None:
         raise LookupError(f"no billing run for tenant {tenant!r} and period {period} in the ledger")
@@ -106,11 +106,20 @@ def hold_run(tenant: str, period: str, holder: str, *, create: bool, settings: S
 
 
 def periods_with_due_messages(tenant: str, settings: Settings | None = None) -> list[str]:
-    """The periods of a tenant whose runs have scheduled messages due now."""
-    from omnibill.ledger.runs import runs_with_due_messages
+    """The periods of a tenant with scheduled messages due now, or still waiting for a release to finish."""
+    from omnibill.ledger.runs import runs_to_release
 
-    with ledger(settings).transaction() as session:
-        return [r.period for r in runs_with_due_messages(session, tenant, now(settings))]
+    with ledger(settings).read() as session:
+        return [r.period for r in runs_to_release(session, tenant, now(settings))]
+
+
+def has_work(tenant: str, period: str, settings: Settings | None = None) -> bool:
+    """Whether a run has anything to render or send now (planned, rendered, failed transiently, lapsed)."""
+    from omnibill.dispatch.stage import batches_to_send
+    from omnibill.render.stage import batches_to_render
+
+    run, where = run_of(tenant, period, settings), ledger(settings)
+    return bool(batches_to_render(where, run) or batches_to_send(where, run))
 
 
 def busy(tenant: str, period: str, settings: Settings | None = None) -> str | None:
@@ -118,7 +127,7 @@ def busy(tenant: str, period: str, settings: Settings | None = None) -> str | No
     from omnibill.ledger.runs import find_run
     from omnibill.runs import busy_text
 
-    with ledger(settings).transaction() as session:
+    with ledger(settings).read() as session:
         run = find_run(session, tenant, period)
     if run is None or run.holder is None or run.held_until is None:
         return None

@@ -32,7 +32,7 @@ def dispatch(tenant: str, period: str, channel: str, batch_no: int, batches: int
     with slot(limit_name(channel)):
         try:
             counts = run_dispatch(wiring.ledger(), wiring.run_of(tenant, period), channel, batch_no, sender,
-                                  wiring.document_store(), rules=wiring.tenant_rules(tenant), now=wiring.now(),
+                                  wiring.document_store(), rules=wiring.tenant_rules(tenant), now=settings.now,
                                   lease_s=settings.dispatch_lease_s)
         finally:
             sender.close()

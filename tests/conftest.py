@@ -33,6 +33,7 @@ def omnibill_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
         if key.startswith("OMNIBILL_") and key not in ("OMNIBILL_TEST_POSTGRES_URL", "OMNIBILL_VALIDATION_DIR"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("OMNIBILL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("OMNIBILL_SECRET_KEY", "a test secret, never a real one")
     monkeypatch.setenv("OMNIBILL_TENANTS_DIR", str(REPO / "config" / "tenants"))
     reset_caches()
     yield tmp_path / "var"

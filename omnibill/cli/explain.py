@@ -25,7 +25,7 @@ def explain(tenant: Tenant = "demo", period: Period = "",
     if not customer:
         raise typer.BadParameter("give the customer with --customer ID")
     run_ = run_or_exit(tenant, period or this_month())
-    with wiring.ledger().transaction() as session:
+    with wiring.ledger().read() as session:
         explained = explain_customer(session, run_, customer)
     if as_json:
         json.dump(explained, sys.stdout, ensure_ascii=False, indent=1)

@@ -31,7 +31,7 @@ def status(tenant: Tenant = "demo", period: Period = "",
     def link_of(doc) -> str | None:
         return template.format(token=signer.token(doc.id, doc.issue_date)) if template else None
 
-    with wiring.ledger().transaction() as session:
+    with wiring.ledger().read() as session:
         rows = status_rows(session, run_, link_of)
     if as_json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
@@ -42,7 +42,9 @@ def status(tenant: Tenant = "demo", period: Period = "",
     typer.echo(f"{tenant} {period}: {invoices} invoice rows, run {run_.status}, "
                f"executed {run_.executions} time(s)")
     if run_.holder:
-        typer.echo(f"  in progress: held by {run_.holder} since {run_.held_since:%Y-%m-%d %H:%M:%S} UTC"
-                   f" (until {run_.held_until:%H:%M:%S} UTC unless renewed)")
+        from omnibill.runs import utc
+
+        typer.echo(f"  in progress: held by {run_.holder} since {utc(run_.held_since):%Y-%m-%d %H:%M:%S} UTC"
+                   f" (until {utc(run_.held_until):%H:%M:%S} UTC unless renewed)")
     for (channel, state), n in sorted(status_counts(rows).items()):
         typer.echo(f"  {channel:<20} {state:<12} {n:>8}")

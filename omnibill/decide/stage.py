@@ -14,7 +14,7 @@ from config.tenant import TenantRules
 from omnibill.decide import companions
 from omnibill.decide.engine import decide_frame
 from omnibill.decide.frames import customers_frame, docs_frame, prefs_frame
-from omnibill.decide.mailbox import MailboxLookup, check_mailboxes, provider_lookup
+from omnibill.decide.mailbox import MailboxLookup, answered_in_advance, check_mailboxes, provider_lookup
 from omnibill.ledger.decisions import (add_suppressions, primary_counts, primary_channels_tried, promote_due,
                                         suppressed_hashes, write_decisions)
 from omnibill.decide.choices import merge_choices
@@ -31,9 +31,17 @@ _DEFAULT = object()
 
 def run_decide(ledger: Ledger, run: BillingRun, batch_no: int, rules: TenantRules, *, hash_key: bytes,
                now: datetime | None = None, mailbox_lookup: MailboxLookup | None | Any = _DEFAULT) -> Counter:
-    """The decide stage for one batch: decisions and planned messages, in one transaction."""
+    """The decide stage for one batch: decisions and planned messages, in one transaction.
+
+    The mailbox provider is asked before the transaction starts: no lock is held across its answer.
+    """
+    lookup = provider_lookup() if mailbox_lookup is _DEFAULT else mailbox_lookup
+    if lookup is not None:
+        with ledger.read() as session:
+            pairs = undecided_documents(session, run.id, batch_no)
+        lookup = answered_in_advance(lookup, _customers(pairs))
     with ledger.transaction() as session:
-        return decide_batch(session, run, batch_no, rules, hash_key=hash_key, now=now, mailbox_lookup=mailbox_lookup)
+        return decide_batch(session, run, batch_no, rules, hash_key=hash_key, now=now, mailbox_lookup=lookup)
 
 
 def run_fallbacks(ledger: Ledger, run: BillingRun, rules: TenantRules, store, *, hash_key: bytes,
@@ -94,12 +102,15 @@ def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message],
     return planned + released + promote_due(session, run.id, now)
 
 
+def _customers(pairs) -> pd.DataFrame:
+    return customers_frame([c.data | {"do_not_contact": (c.data or {}).get("do_not_contact", "")} for _, c in pairs])
+
+
 def _decide(session: Session, run: BillingRun, pairs, rules: TenantRules, now: datetime,
             lookup: MailboxLookup | None, hash_key: bytes, *, tried: dict[str, set[str]], caps: bool = True):
     """Run the engine over (document, customer) pairs; returns the decisions and the documents in order."""
     docs = [d for d, _ in pairs]
-    customers = customers_frame([c.data | {"do_not_contact": (c.data or {}).get("do_not_contact", "")}
-                                 for _, c in pairs])
+    customers = _customers(pairs)
     customers["mailbox_registered"] = check_mailboxes(customers, lookup)
     frame = pd.DataFrame({"doc_id": [d.id for d in docs], "invoice_id": [d.invoice_id for d in docs],
                           "customer_id": [d.customer_id for d in docs],

@@ -48,7 +48,8 @@ def run_dispatch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int, a
     """The dispatch stage for one channel's batch: send what this dispatcher claims; raise on transient failures.
 
     Messages claimed by another live dispatcher are left to it. With `rules`, a message that would go
-    out in the customer's quiet hours (at `now`, default the real time) is scheduled instead of sent.
+    out in the customer's quiet hours (at `now`, default the real clock read chunk by chunk) is scheduled
+    instead of sent.
     """
     claimant = claimant or new_claimant()
     started = datetime.now(timezone.utc)  # a message this call already tried is not claimed again by it
@@ -64,7 +65,13 @@ def run_dispatch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int, a
         outcome["claimed"] += len(claimed)
         ready = [m for m in claimed if m.id not in {c["id"] for c in held}]
         if ready:
-            outcome.update(_send_chunk(ledger, run, ready, docs, adapter, store, claimant))
+            try:
+                outcome.update(_send_chunk(ledger, run, ready, docs, adapter, store, claimant))
+            except Exception as exc:
+                # Not a provider's answer (a store read, a bug, an unwrapped client error): give the chunk
+                # back at once rather than leave it claimed until the lease lapses, then let the task fail.
+                _give_back(ledger, ready, claimant, exc)
+                raise
     claimed = outcome.pop("claimed", 0)
     if outcome["transient"]:
         raise BatchHadTransientFailures(
@@ -75,20 +82,20 @@ def run_dispatch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int, a
 def batches_to_send(ledger: Ledger, run: BillingRun, channel: str | None = None,
                     batch: int | None = None) -> list[tuple[str, int]]:
     """(channel, batch) pairs with messages to send: rendered, failed transiently or still in flight."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return [(c, b) for c, b in channel_batches(session, run.id, DISPATCHABLE_STATES)
                 if channel in (None, c) and batch in (None, b)]
 
 
 def still_failing(ledger: Ledger, run: BillingRun, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """How many messages of each (channel, batch) are still failed transiently or pending."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return {pair: failed_transient(session, run.id, *pair) for pair in pairs}
 
 
 def batch_count(ledger: Ledger, run: BillingRun) -> int:
     """How many batches the run has (for task names like `dispatch[sms] batch 3/40`)."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return len(batch_numbers(session, run.id))
 
 
@@ -134,6 +141,16 @@ def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store, cla
         return _record(session, chunk, results, attempts, claimant)
 
 
+def _give_back(ledger: Ledger, chunk: Sequence[Message], claimant: str, exc: Exception) -> None:
+    """The claimed chunk back to `failed` (transient), its attempts closed; only what is still ours."""
+    reason = scrub(f"dispatch error: {type(exc).__name__}: {exc}")[:500]
+    with ledger.transaction() as session:
+        set_states(session, [{"id": m.id, "from_state": "sending", "claimant": claimant, "state": "failed",
+                              "permanent": False, "lease_until": None, "reason": reason} for m in chunk])
+        finish_attempts(session, [{"message_id": m.id, "attempt_no": m.attempts + 1, "outcome": "transient",
+                                   "error": reason, "permanent": False} for m in chunk])
+
+
 def _over_length(outbound: Sequence[OutboundMessage], maxlen: int | None) -> dict[str, str]:
     """Messages whose text the channel cannot carry (the adapter's `body_maxlen`), with the reason."""
     if not maxlen:
@@ -146,22 +163,24 @@ def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult]
             claimant: str) -> Counter:
     by_id = {r.message_id: r for r in results}
     counts: Counter = Counter()
-    changes, closed = [], []
+    changes, closed, kinds = [], [], []
     for m in chunk:
         r = by_id.get(m.id) or DispatchResult(m.id, "failed", error="adapter returned no result")
         reason = scrub(r.error) if r.error else "accepted by provider"
         kind = "sent" if r.status == "sent" else ("permanent" if r.permanent else "transient")
         counts[kind] += 1
+        kinds.append(kind)
         changes.append({"id": m.id, "from_state": "sending", "claimant": claimant,
                         "state": "sent" if kind == "sent" else "failed", "permanent": kind == "permanent",
                         "reason": reason, "provider_ref": r.provider_ref, "lease_until": None})
         closed.append({"message_id": m.id, "attempt_no": attempts[m.id], "outcome": kind,
                        "error": reason if r.error else None, "permanent": kind == "permanent"})
     recorded = set(set_states(session, changes))
+    finish_attempts(session, closed)
     if len(recorded) < len(changes):
         # Our claim lapsed and another dispatcher took these over: its outcome is the one that counts.
+        counts = Counter(kind for c, kind in zip(changes, kinds) if c["id"] in recorded)
         counts["claim_lapsed"] += len(changes) - len(recorded)
-    finish_attempts(session, closed)
     return counts
 
 

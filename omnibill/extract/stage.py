@@ -34,8 +34,9 @@ def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_
                 s3: S3Settings | None = None) -> IngestSummary:
     """The extract stage: read and validate the extract, then store it in the run of the tenant's period."""
     extract = read_extract(source, tenant, period, s3=s3)
-    with ledger.transaction() as session:
+    with ledger.transaction() as session:  # the run row on its own: its hold's heartbeat must not wait for the rows
         run = open_run(session, tenant, period, source)
+    with ledger.transaction() as session:
         return store_extract(session, run, extract, batch_size)
 
 

@@ -20,9 +20,9 @@ class SchemaOutdated(RuntimeError):
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL lets the dispatch threads read while one writes; busy_timeout waits instead of failing.
-    # The driver's own transaction handling is off: every transaction starts with BEGIN IMMEDIATE
-    # (below), so a read-then-write (a claim, a state change) holds the write lock from its first read.
+    # WAL lets readers read while one writes; busy_timeout waits instead of failing. The driver's own
+    # transaction handling is off: a writing transaction starts with BEGIN IMMEDIATE (below), so a
+    # read-then-write (a claim, a state change) holds the write lock from its first read.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -30,6 +30,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _begin(conn) -> None:
+    # Writers take SQLite's write lock at BEGIN; readers (Ledger.read) take none and see a WAL snapshot.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("omnibill_read") else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -42,7 +47,7 @@ def make_engine(url: str) -> Engine:
         # single SQLite writer (see Ledger.transaction).
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=120)
 
@@ -105,6 +110,7 @@ class Ledger:
         if check:
             check_schema(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = sessionmaker(self.engine.execution_options(omnibill_read=True), expire_on_commit=False)
         # SQLite serialises writers anyway; queueing them on a lock here (instead of in SQLite's
         # busy handler) keeps waiting threads off the CPU and never times out a short write.
         self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
@@ -117,6 +123,12 @@ class Ledger:
                 yield session
             return
         with self._sqlite_lock, self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only: on SQLite it takes no write lock and waits for no writer."""
+        with self.readers.begin() as session:
             yield session
 
     def dispose(self) -> None:

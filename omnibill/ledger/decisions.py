@@ -69,9 +69,13 @@ def add_suppressions(session: Session, tenant: str, failed: Sequence[Message]) -
     return len(rows)
 
 
+# Permanent failures of our own making (rendering, a text too long for the channel): the address is fine.
+NOT_ABOUT_THE_ADDRESS = ("render failed", "message has no", "message text is")
+
+
 def is_address_failure(reason: str | None) -> bool:
     """A permanent failure about the recipient (bounce, unknown user), not about our own rendering."""
-    return not (reason or "").startswith(("render failed", "message has no"))
+    return not (reason or "").startswith(NOT_ABOUT_THE_ADDRESS)
 
 
 def primary_channels_tried(session: Session, document_ids: Sequence[str]) -> dict[str, set[str]]:

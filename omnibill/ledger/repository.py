@@ -103,7 +103,7 @@ def set_states(session: Session, changes: Sequence[dict[str, Any]]) -> list[str]
     if not changes:
         return []
     current: dict[str, tuple[str, str | None]] = {}
-    for part in chunks([c["id"] for c in changes]):
+    for part in chunks(sorted({c["id"] for c in changes})):
         # FOR UPDATE on PostgreSQL; SQLite transactions hold the database's write lock from BEGIN IMMEDIATE.
         stmt = (select(Message.id, Message.state, Message.claimed_by).where(Message.id.in_(part))
                 .order_by(Message.id).with_for_update())  # one lock order for every writer: no deadlocks

@@ -81,8 +81,11 @@ def let_go_run(session: Session, run_id: str, holder: str) -> None:
                     .values(holder=None, held_until=None))
 
 
-def runs_with_due_messages(session: Session, tenant: str, now: datetime) -> list[BillingRun]:
-    """A tenant's runs with scheduled messages whose time has come, oldest period first."""
+def runs_to_release(session: Session, tenant: str, now: datetime) -> list[BillingRun]:
+    """A tenant's runs with scheduled messages whose time has come, or left `scheduled` by the last release
+    (one that crashed after releasing leaves its messages ready but none due), oldest period first."""
     due = select(Message.run_id).where(Message.state == "scheduled", Message.not_before <= now).distinct()
-    stmt = select(BillingRun).where(BillingRun.tenant == tenant, BillingRun.id.in_(due)).order_by(BillingRun.period)
+    stmt = (select(BillingRun).where(BillingRun.tenant == tenant,
+                                     or_(BillingRun.id.in_(due), BillingRun.status == "scheduled"))
+            .order_by(BillingRun.period))
     return list(session.scalars(stmt))

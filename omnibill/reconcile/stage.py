@@ -16,7 +16,7 @@ from omnibill.ledger.reports import (count_documents, count_quarantined, failure
                                      primary_states)
 from omnibill.model import MESSAGE_CATEGORIES
 
-BUCKETS = ("planned", "sent", "delivered", "failed", "rejected", "scheduled", "pending", "cancelled")
+BUCKETS = ("planned", "sent", "delivered", "failed", "rejected", "scheduled", "held", "pending", "cancelled")
 
 
 @dataclass
@@ -24,6 +24,7 @@ class ChannelLine:
     """Counts and money of one channel."""
 
     channel: str
+    kind: str = "primary"
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     amounts: dict[str, Decimal] = field(default_factory=dict)
     cost: Decimal = Decimal("0")
@@ -56,6 +57,14 @@ class Reconciliation:
         return sum(self.outcome.values()) + self.quarantined + self.unreachable
 
     @property
+    def left_to_send(self) -> int:
+        """Documents, messages and notices failed transiently or still pending (scheduled and held are waiting)."""
+        outcomes = [self.outcome, self.messages.get("outcome") or {}]
+        notices = [c for c in self.channels if c.kind != "primary"]
+        return (sum(o.get("failed_transient", 0) + o.get("pending", 0) for o in outcomes)
+                + sum(c.counts["failed"] + c.counts["pending"] for c in notices))
+
+    @property
     def balanced(self) -> bool:
         """Whether every invoice row (and every service/marketing message) of the extract is accounted for."""
         m = self.messages
@@ -67,8 +76,8 @@ class Reconciliation:
         return {"tenant": self.tenant, "period": self.period, "invoice_rows": self.invoice_rows,
                 "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
                 "unreachable": self.unreachable, "outcome": self.outcome, "accounted": self.accounted,
-                "balanced": self.balanced, "status": run_status(self), "messages": self.messages,
-                "channels": [{"channel": c.channel, **c.counts, "cost": str(c.cost), "opened": c.opened,
+                "balanced": self.balanced, "status": run_status(self), "left_to_send": self.left_to_send, "messages": self.messages,
+                "channels": [{"channel": c.channel, "kind": c.kind, **c.counts, "cost": str(c.cost), "opened": c.opened,
                               "opened_share": round(c.opened_share, 4),
                               "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())}}
                              for c in self.channels]}
@@ -84,7 +93,7 @@ def run_reconcile(ledger: Ledger, run: BillingRun, invoice_rows: int) -> Reconci
 
 def reconcile_only(ledger: Ledger, run: BillingRun, invoice_rows: int) -> Reconciliation:
     """The run's accounts as they stand, stored nowhere (for the terminal)."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return reconcile(session, run, invoice_rows)
 
 
@@ -92,20 +101,20 @@ def invoice_rows_of(ledger: Ledger, run: BillingRun) -> int:
     """The extract's invoice rows, as the last reconciliation counted them (documents + quarantined if none)."""
     if run.summary and run.summary.get("invoice_rows"):
         return int(run.summary["invoice_rows"])
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         rec = reconcile(session, run, 0)
     return rec.documents_in_ledger + rec.quarantined
 
 
 def failures_of(ledger: Ledger, run: BillingRun) -> list[dict[str, Any]]:
     """Failed messages with their masked reasons, for the failures artifact."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return failures(session, run.id)
 
 
 def forecast_of(ledger: Ledger, run: BillingRun) -> list[dict[str, Any]]:
     """A dry run's channel mix and cost."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return forecast(session, run.id)
 
 
@@ -113,10 +122,9 @@ def run_status(rec: Reconciliation) -> str:
     """`complete` only when nothing is left scheduled, failed transiently or pending; else why not."""
     if not rec.balanced:
         return "unbalanced"
-    left = [rec.outcome, rec.messages.get("outcome", {})]
-    if any(o.get("failed_transient", 0) + o.get("pending", 0) for o in left):
+    if rec.left_to_send:
         return "incomplete"
-    if any(c.counts["scheduled"] for c in rec.channels):
+    if any(c.counts["scheduled"] or c.counts["held"] for c in rec.channels):
         return "scheduled"
     return "complete"
 
@@ -131,7 +139,7 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
         name = f"{channel} ({kind})" if kind != "primary" else (
             f"{channel} ({doc_type})" if doc_type in MESSAGE_CATEGORIES else channel)
         line = channels[name]
-        line.channel = name
+        line.channel, line.kind = name, kind
         line.counts["planned"] += n
         line.counts[_bucket(state, permanent)] += n
         line.opened += opened
@@ -162,7 +170,7 @@ def _bucket(state: str, permanent: bool) -> str:
         return state
     if state == "failed":
         return "rejected" if permanent else "failed"
-    return state if state in ("scheduled", "cancelled") else "pending"
+    return state if state in ("scheduled", "held", "cancelled") else "pending"
 
 
 def document_outcomes(session: Session, run_id: str, *, billing: bool = True) -> dict[str, int]:

@@ -124,7 +124,7 @@ def build_preview(documents: Iterable[BillingDocument], sender_for, tenant: str,
 
 def documents_of_customer(ledger: Ledger, run: BillingRun, customer_id: str) -> list[BillingDocument]:
     """A customer's billing documents of a run as the ledger stored them (service messages left out)."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         docs = reports.documents_of_customer(session, run.id, customer_id, billing_only=True)
         rows = documents_with_customers(session, [d.id for d in docs])
     return [document_from_row(d, party_from_json(c.data)) for d, c in rows.values()]

@@ -102,7 +102,7 @@ def run_render(ledger: Ledger, run: BillingRun, batch_no: int, senders: dict[str
     No transaction is held while rendering; a message another renderer already moved on is left as it is.
     With `links`, every link in an e-mail or SMS carries the document's signed token.
     """
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         planned = messages_in(session, run.id, states=("planned",), batch_no=batch_no)
         by_doc: dict[str, set[str]] = defaultdict(set)
         for m in planned:
@@ -122,7 +122,7 @@ def run_render(ledger: Ledger, run: BillingRun, batch_no: int, senders: dict[str
 
 def batches_to_render(ledger: Ledger, run: BillingRun, batch: int | None = None) -> list[int]:
     """Batches with planned messages (only `batch` when given)."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         return sorted({b for _, b in channel_batches(session, run.id, ("planned",)) if batch in (None, b)})
 
 

@@ -182,10 +182,25 @@ def test_one_run_per_tenant_and_period_held_in_the_ledger(ledger):
         with ledger.transaction() as s:
             assert find_run(s, "demo", "2026-11").holder == "first"
     with hold_run(ledger, "demo", "2026-11", "second", lease_s=60, create=False) as held:
-        assert held.id == run.id
+        assert held.run.id == run.id
+        held.check()  # still held
     with pytest.raises(LookupError, match="no billing run"):
         with hold_run(ledger, "demo", "2025-01", "third", lease_s=60, create=False):
             pass
+
+
+def test_a_holder_whose_hold_was_taken_over_stops(ledger):
+    _prepare(ledger, 1)
+    from sqlalchemy import update
+
+    from omnibill.ledger.models import BillingRun
+
+    with hold_run(ledger, "demo", "2026-11", "stalled", lease_s=0.3, create=False) as held:
+        with ledger.transaction() as s:  # it stalled past its lease and another run took the period
+            s.execute(update(BillingRun).where(BillingRun.id == held.run.id).values(holder="other"))
+        assert held.lost.wait(2)
+        with pytest.raises(RunActive, match="lost its hold"):
+            held.check()
 
 
 def test_a_dead_holder_frees_the_run_when_its_lease_lapses(ledger):
@@ -197,7 +212,7 @@ def test_a_dead_holder_frees_the_run_when_its_lease_lapses(ledger):
         assert take_run(s, "demo", "2026-11", "dead", now=now - timedelta(minutes=5),
                         held_until=now - timedelta(minutes=3), create=False)[0]
     with hold_run(ledger, "demo", "2026-11", "alive", lease_s=60, create=False) as held:
-        assert held.holder == "alive"
+        assert held.run.holder == "alive"
 
 
 def test_transient_failures_are_retried_by_the_next_dispatcher_not_by_the_same_call(ledger, tmp_path):

@@ -59,6 +59,8 @@ def test_postgresql_is_never_migrated_implicitly():
 
 
 def test_address_hashes_are_keyed_with_the_secret_from_settings(omnibill_env, monkeypatch):
+    monkeypatch.delenv("OMNIBILL_SECRET_KEY")
+    reset_caches()
     key = wiring.hash_key("demo")
     secret_file = omnibill_env / "secret.key"
     assert secret_file.is_file() and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
@@ -70,3 +72,11 @@ def test_address_hashes_are_keyed_with_the_secret_from_settings(omnibill_env, mo
     monkeypatch.setenv("OMNIBILL_SECRET_KEY", "a secret from the vault")
     reset_caches()
     assert wiring.hash_key("demo") != key
+
+
+def test_a_shared_ledger_needs_the_secret_from_settings(omnibill_env, monkeypatch):
+    monkeypatch.delenv("OMNIBILL_SECRET_KEY")
+    monkeypatch.setenv("OMNIBILL_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/anything")
+    reset_caches()
+    with pytest.raises(ValueError, match="OMNIBILL_SECRET_KEY is not set"):
+        wiring.hash_key("demo")
