@@ -113,6 +113,16 @@ def periods_with_due_messages(tenant: str, settings: Settings | None = None) -> 
         return [r.period for r in runs_to_release(session, tenant, now(settings))]
 
 
+def next_due(tenant: str, settings: Settings | None = None) -> str | None:
+    """When the tenant's first scheduled message becomes due, as text (UTC), or None."""
+    from omnibill.ledger.runs import next_scheduled
+    from omnibill.runs import utc
+
+    with ledger(settings).read() as session:
+        at = next_scheduled(session, tenant)
+    return f"{utc(at):%Y-%m-%d %H:%M} UTC" if at else None
+
+
 def has_work(tenant: str, period: str, settings: Settings | None = None) -> bool:
     """Whether a run has anything to render or send now (planned, rendered, failed transiently, lapsed)."""
     from omnibill.dispatch.stage import batches_to_send

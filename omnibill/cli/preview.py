@@ -44,11 +44,16 @@ def preview(
     if not customer:
         raise typer.BadParameter("give the customer with --customer ID")
     period = period or this_month()
+    from omnibill.extract import ExtractError
+
     try:
         docs = _from_extract(source, tenant, period, customer) if source else _from_ledger(tenant, period, customer)
     except LookupError as exc:
         typer.echo(f"{exc} (or give the extract with --source DIR)", err=True)
         raise typer.Exit(1) from exc
+    except ExtractError as exc:
+        typer.echo(f"cannot read the extract: {exc} (make one with `omnibill demo-data --out DIR`)", err=True)
+        raise typer.Exit(2) from exc
     if not docs:
         typer.echo(f"no documents for customer {customer!r} of {tenant} in {period}", err=True)
         raise typer.Exit(2)

@@ -91,8 +91,9 @@ def _print_after_run(tenant: str, period: str, settings, summary) -> None:
     typer.echo("\n" + render_table(rec))
     scheduled = sum(c.counts["scheduled"] for c in rec.channels)
     if scheduled:
-        typer.echo(f"\n{scheduled} messages wait for the end of quiet hours: `omnibill release-scheduled --tenant "
-                   f"{tenant}` sends them when their time has come (`omnibill serve` does it every 15 minutes).")
+        typer.echo(f"\n{scheduled} messages wait for the end of quiet hours (the first is due at "
+                   f"{wiring.next_due(tenant, settings)}): `omnibill release-scheduled --tenant {tenant}` sends them "
+                   "when their time has come (`omnibill serve` does it every 15 minutes).")
     typer.echo(f"""
 Where to look:
   ledger (SQL)          {settings.resolved_database_url()}
@@ -139,6 +140,10 @@ def release_scheduled(tenant: Tenant = "demo") -> None:
     with providers():
         result = release(tenant=tenant)
     if not result["released"]:
-        typer.echo(f"{tenant}: no scheduled messages are due now")
+        from omnibill import wiring
+
+        due = wiring.next_due(tenant)
+        typer.echo(f"{tenant}: no scheduled messages are due now"
+                   + (f"; the first waiting one is due at {due}" if due else "; none is waiting"))
     for period, r in result["released"].items():
         typer.echo(f"{tenant} {period}: {r['due']} scheduled messages released; the run is {r['status']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Message
@@ -79,6 +79,12 @@ def let_go_run(session: Session, run_id: str, holder: str) -> None:
     """Give a run up (only when `holder` still holds it)."""
     session.execute(update(BillingRun).where(BillingRun.id == run_id, BillingRun.holder == holder)
                     .values(holder=None, held_until=None))
+
+
+def next_scheduled(session: Session, tenant: str) -> datetime | None:
+    """When the first of a tenant's scheduled messages becomes due (None when nothing is scheduled)."""
+    return session.scalar(select(func.min(Message.not_before)).join(BillingRun, BillingRun.id == Message.run_id)
+                          .where(BillingRun.tenant == tenant, Message.state == "scheduled"))
 
 
 def runs_to_release(session: Session, tenant: str, now: datetime) -> list[BillingRun]:
