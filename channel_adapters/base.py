@@ -66,8 +66,8 @@ class ReceiptEvent:
     """A delivery report fetched from a provider."""
 
     message_id: str
-    status: Literal["delivered", "bounced", "failed", "printed"]
-    detail: str | None = None
+    status: Literal["delivered", "bounced", "failed", "printed", "read"]
+    detail: str | None = None  # for "read": when (ISO 8601)
 
 
 class ChannelAdapter(ABC):

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import httpx
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
-                                   TransientError)
+                                   ReceiptEvent, TransientError)
 from channel_adapters.sms_gateway import http_client, result_for, send_each
 from config.settings import GatewaySettings
 
@@ -27,6 +27,7 @@ class DigitalMailboxAdapter(ChannelAdapter):
     def __init__(self, settings: GatewaySettings, client: httpx.Client | None = None):
         self.settings = settings
         self.client = client or http_client(settings)
+        self._cursor = "0"
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
         """Deliver each document; one result per message."""
@@ -56,6 +57,24 @@ class DigitalMailboxAdapter(ChannelAdapter):
             result = result_for("usermatch", response)  # raises PermanentError itself on 401/403
             raise (PermanentError if result.permanent else TransientError)(f"usermatch at {provider}: {result.error}")
         return set(response.json().get("registered", []))
+
+    def fetch_receipts(self) -> list[ReceiptEvent]:
+        """The providers' read status since the last call ("read" events, with when), page by page."""
+        events: list[ReceiptEvent] = []
+        while page := self._events_page():
+            events.extend(ReceiptEvent(e["reference"], "read", e.get("at")) for e in page if e.get("status") == "read")
+        return events
+
+    def _events_page(self) -> list[dict]:
+        try:
+            response = self.client.get(f"{self.settings.mailbox_url}/v1/events", params={"since": self._cursor})
+        except httpx.TransportError as exc:
+            raise TransientError(f"mailbox provider unreachable for events: {exc}") from exc
+        if not response.is_success:
+            raise TransientError(f"mailbox events: HTTP {response.status_code}")
+        body = response.json()
+        self._cursor = str(body.get("next", self._cursor))
+        return body.get("events", [])
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -53,12 +53,13 @@ def mark_opened(session: Session, document_id: str, at: datetime) -> int:
         .values(opened_at=at)).rowcount
 
 
-def mark_opened_by_ids(session: Session, opened: dict[str, datetime]) -> int:
-    """Record opens reported by providers (mailbox read status) on messages not yet marked opened."""
-    marked = 0
-    for message_id, at in opened.items():
-        marked += session.execute(update(Message).where(Message.id == message_id, Message.opened_at.is_(None))
-                                  .values(opened_at=at)).rowcount
+def mark_opened_by_ids(session: Session, opened: dict[str, datetime]) -> list[str]:
+    """Record opens reported by providers (mailbox read status) on messages not yet marked opened; the ids marked."""
+    marked = []
+    for message_id, at in sorted(opened.items()):
+        if session.execute(update(Message).where(Message.id == message_id, Message.opened_at.is_(None))
+                           .values(opened_at=at)).rowcount:
+            marked.append(message_id)
     return marked
 
 

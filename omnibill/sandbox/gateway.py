@@ -144,6 +144,20 @@ def send_document(request: Request, provider: str, body: MailboxDocumentIn,
     return JSONResponse({"id": f"mbx-{got.original_id}", "status": "delivered"}, status_code=201)
 
 
+@router.get("/mailbox/v1/events")
+def mailbox_events(request: Request, since: int = 0, limit: int = Query(REPORTS_PAGE, ge=1, le=REPORTS_PAGE)):
+    """Read status of delivered documents after the `since` cursor (as Kivra and Digipost report reads)."""
+    rows = request.app.state.ledger.reads("mailbox", since_id=since, limit=limit)
+    events = [{"id": f"read-{i}", "reference": key, "status": "read", "at": at} for i, key, at in rows]
+    return {"events": events, "next": rows[-1][0] if rows else since}
+
+
+@router.post("/_sandbox/mailbox/read")
+def read_in_mailbox(request: Request, body: dict):
+    """Rehearsal: the recipients opened these documents (idempotency keys) in their mailbox app."""
+    return {"read": request.app.state.ledger.mark_read("mailbox", list(body.get("keys", [])))}
+
+
 @router.post("/mailbox/v1/{provider}/usermatch")
 def usermatch(provider: str, body: UserMatchIn):
     """Which of the given recipient ids have a mailbox at this provider."""

@@ -24,6 +24,13 @@ CREATE TABLE IF NOT EXISTS received (
     path TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_received_channel_key ON received (channel, idempotency_key);
+CREATE TABLE IF NOT EXISTS reads (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    read_at TEXT NOT NULL,
+    UNIQUE (channel, idempotency_key)
+);
 """
 _COLUMNS = "id, channel, idempotency_key, recipient, subject, size, received_at, duplicate_of, path"
 
@@ -106,6 +113,23 @@ class SandboxLedger:
             rows = self._db.execute("SELECT idempotency_key FROM received WHERE channel = ? AND duplicate_of IS NULL"
                                     " ORDER BY id", (channel,)).fetchall()
         return [key for (key,) in rows]
+
+    def mark_read(self, channel: str, keys: list[str]) -> int:
+        """The recipient opened these deliveries in their mailbox (the first read counts); returns how many."""
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        with self._lock:
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO reads (channel, idempotency_key, read_at) SELECT ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM received WHERE channel = ? AND idempotency_key = ?)",
+                [(channel, k, now, channel, k) for k in keys])
+            return self._db.total_changes - before
+
+    def reads(self, channel: str, since_id: int = 0, limit: int = -1) -> list[tuple[int, str, str]]:
+        """(id, idempotency key, read at) of reads after `since_id`, in order."""
+        with self._lock:
+            return self._db.execute("SELECT id, idempotency_key, read_at FROM reads WHERE channel = ? AND id > ?"
+                                    " ORDER BY id LIMIT ?", (channel, since_id, limit)).fetchall()
 
     def close(self) -> None:
         """Close the database connection."""

@@ -155,3 +155,32 @@ def test_crash_after_provider_accepted_resends_with_the_same_key_once_the_claim_
     with ledger.transaction() as s:
         events = s.query(Message).count()
     assert events == 5
+
+
+def test_mailbox_read_status_marks_the_message_opened_once(ledger, tmp_path, omnibill_env, monkeypatch):
+    """The mailbox provider reports a read (as Kivra and Digipost do): `opened_at` is stored, once."""
+    from channel_adapters.digital_mailbox import DigitalMailboxAdapter
+    from config.settings import get_settings
+    from omnibill.receipts.stage import run_receipts
+    from tests.conftest import sandbox_for_test
+
+    run = _prepare(ledger, 2)
+    with sandbox_for_test(omnibill_env, monkeypatch) as box:
+        with ledger.transaction() as s:
+            ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
+            set_states(s, [{"id": i, "from_state": "rendered", "state": "sent", "reason": "sent"} for i in ids])
+            for i in ids:
+                box.ledger.record("mailbox", i, "kivra:masked", "Faktura", b"%PDF-1.7", ".pdf")
+        import httpx
+
+        gateway = get_settings().gateway.mailbox_url.removesuffix("/mailbox")
+        assert httpx.post(f"{gateway}/_sandbox/mailbox/read", json={"keys": ids[:1]}).json() == {"read": 1}
+        adapter = DigitalMailboxAdapter(get_settings().gateway)
+        try:
+            assert run_receipts(ledger, run, adapter) == 1
+            assert run_receipts(ledger, run, DigitalMailboxAdapter(get_settings().gateway)) == 0  # once
+        finally:
+            adapter.close()
+    with ledger.transaction() as s:
+        opened = {m.id: m.opened_at for m in messages_in(s, run.id, states=("sent",))}
+    assert opened[ids[0]] is not None and opened[ids[1]] is None
