@@ -9,7 +9,7 @@ import httpx
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
-from channel_adapters.sms_gateway import http_client, result_for, send_each
+from channel_adapters.sms_gateway import fetch_pages, http_client, result_for, send_each
 from config.settings import GatewaySettings
 
 
@@ -60,21 +60,9 @@ class DigitalMailboxAdapter(ChannelAdapter):
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """The providers' read status since the last call ("read" events, with when), page by page."""
-        events: list[ReceiptEvent] = []
-        while page := self._events_page():
-            events.extend(ReceiptEvent(e["reference"], "read", e.get("at")) for e in page if e.get("status") == "read")
-        return events
-
-    def _events_page(self) -> list[dict]:
-        try:
-            response = self.client.get(f"{self.settings.mailbox_url}/v1/events", params={"since": self._cursor})
-        except httpx.TransportError as exc:
-            raise TransientError(f"mailbox provider unreachable for events: {exc}") from exc
-        if not response.is_success:
-            raise TransientError(f"mailbox events: HTTP {response.status_code}")
-        body = response.json()
-        self._cursor = str(body.get("next", self._cursor))
-        return body.get("events", [])
+        events, self._cursor = fetch_pages(self.client, f"{self.settings.mailbox_url}/v1/events", self._cursor,
+                                           "events", "mailbox provider")
+        return [ReceiptEvent(e["reference"], "read", e.get("at")) for e in events if e.get("status") == "read"]
 
     def close(self) -> None:
         """Close the HTTP client."""

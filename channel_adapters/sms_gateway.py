@@ -62,6 +62,23 @@ def _json(response: httpx.Response) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+def fetch_pages(client: httpx.Client, url: str, cursor: str, key: str, who: str) -> tuple[list[dict], str]:
+    """Every item after `cursor` of a provider's paged feed (`{key: [...], "next": cursor}`), and the new cursor."""
+    items: list[dict] = []
+    while True:
+        try:
+            response = client.get(url, params={"since": cursor})
+        except httpx.TransportError as exc:
+            raise TransientError(f"{who} unreachable for {key}: {exc}") from exc
+        if not response.is_success:
+            raise TransientError(f"{who} {key}: HTTP {response.status_code} {_reason(response)}")
+        body = response.json()
+        page, cursor = body.get(key, []), str(body.get("next", cursor))
+        if not page:
+            return items, cursor
+        items.extend(page)
+
+
 def _reason(response: httpx.Response) -> str:
     body = _json(response)
     return str(body.get("error") or body.get("detail") or response.text[:200] or response.reason_phrase)
@@ -91,21 +108,9 @@ class SmsGatewayAdapter(ChannelAdapter):
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Delivery reports since the last call, page by page (the gateway's cursor is kept here)."""
-        events: list[ReceiptEvent] = []
-        while page := self._reports_page():
-            events.extend(ReceiptEvent(r["reference"], r.get("status", "delivered"), r.get("at")) for r in page)
-        return events
-
-    def _reports_page(self) -> list[dict]:
-        try:
-            response = self.client.get(f"{self.settings.sms_url}/v1/reports", params={"since": self._reports_cursor})
-        except httpx.TransportError as exc:
-            raise TransientError(f"SMS gateway unreachable for reports: {exc}") from exc
-        if not response.is_success:
-            raise TransientError(f"SMS reports: HTTP {response.status_code} {_reason(response)}")
-        body = response.json()
-        self._reports_cursor = str(body.get("next", self._reports_cursor))
-        return body.get("reports", [])
+        reports, self._reports_cursor = fetch_pages(self.client, f"{self.settings.sms_url}/v1/reports",
+                                                    self._reports_cursor, "reports", "SMS gateway")
+        return [ReceiptEvent(r["reference"], r.get("status", "delivered"), r.get("at")) for r in reports]
 
     def close(self) -> None:
         """Close the HTTP client."""
