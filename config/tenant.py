@@ -124,6 +124,39 @@ class CategoryRules(BaseModel):
         return self
 
 
+DocumentCategory = Literal["invoice", "credit_note", "reminder"]
+DIGITAL_CHANNELS = ("email", "sms", "mailbox", "einvoice")
+
+
+class PrintIfUnreadRule(BaseModel):
+    """Paper for documents nobody opened: a letter when the digital message was not opened in time."""
+
+    model_config = ConfigDict(extra="forbid")
+    categories: list[DocumentCategory] = Field(
+        default_factory=lambda: ["reminder"],
+        description="Document categories that get a letter when their digital message was not opened in time "
+                    "(invoice, credit_note, reminder; never marketing or service messages)")
+    days: int = Field(7, ge=1, le=366, description="Days after the digital message was sent before its document "
+                                                   "is printed when still unopened")
+    channels: list[ChannelName] = Field(
+        default_factory=lambda: list(DIGITAL_CHANNELS),
+        description="Digital channels whose unopened messages are followed by a letter (not print)")
+
+    @field_validator("categories", "channels")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"names a value twice: {value}")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _digital(cls, value: list[str]) -> list[str]:
+        if "print" in value:
+            raise ValueError("print is the letter itself, not a digital channel to follow up")
+        return value
+
+
 class QuietHours(BaseModel):
     """Local hours in which SMS and push are not sent; the time zone comes from the customer's country."""
 
@@ -172,6 +205,9 @@ class TenantRules(BaseModel):
     link_months: int = Field(13, ge=1, le=120, description="How long a document's link opens, in months from "
                                                            "its issue date")
     default_channel_cost: Decimal = Decimal("0")
+    print_if_unread: PrintIfUnreadRule | None = Field(
+        None, description="Print a document whose digital message was not opened within some days "
+                          "(the print-if-unread flow); absent: never")
 
     @field_validator("categories")
     @classmethod
@@ -219,4 +255,5 @@ def load_tenant(tenant: str, tenants_dir: Path) -> TenantRules:
         raise TenantConfigError(f"{path}: {problems}") from exc
 
 
-__all__ = ["CHANNELS", "Sender", "TenantConfigError", "TenantRules", "giro_problem", "load_tenant"]
+__all__ = ["CHANNELS", "PrintIfUnreadRule", "Sender", "TenantConfigError", "TenantRules", "giro_problem",
+           "load_tenant"]

@@ -15,6 +15,10 @@ from omnibill.ledger.reports import (customer_in_run, documents_of_customer, mes
 from omnibill.privacy import mask_email, mask_tail, scrub
 
 
+# How each kind of message reads in the explanation ("primary" ones: "message", or "fallback" after a failure).
+KIND_WORDS = {"companion": "notice", "print_if_unread": "letter because unread"}
+
+
 def explain_customer(session: Session, run: BillingRun, customer_id: str) -> dict[str, Any]:
     """One customer's documents in a run: the channel chosen, the rules that fired and every message."""
     customer = customer_in_run(session, run.id, customer_id)
@@ -36,6 +40,7 @@ def _document(doc: Document, messages: list[Message]) -> dict[str, Any]:
             "rules_in_words": [scrub(line) for line in describe_steps(steps)],
             "messages": [{"channel": m.channel, "kind": m.kind, "state": m.state, "permanent": m.permanent,
                           "not_before": m.not_before.isoformat() if m.not_before else None,
+                          "opened_at": m.opened_at.isoformat() if m.opened_at else None,
                           "reason": scrub(m.reason), "fallback_of": m.fallback_of} for m in messages]}
 
 
@@ -75,8 +80,9 @@ def render_text(explained: dict[str, Any]) -> str:
         lines += ["", f"{d['document_type']} {d['document_id']}: {chosen}", f"  why: {d['reason']}"]
         lines += [f"  - {line}" for line in d["rules_in_words"]]
         for m in d["messages"]:
-            kind = "notice" if m["kind"] == "companion" else ("fallback" if m["fallback_of"] else "message")
+            kind = KIND_WORDS.get(m["kind"]) or ("fallback" if m["fallback_of"] else "message")
             when = f" (not before {m['not_before']})" if m["not_before"] else ""
+            when += f", opened {m['opened_at'][:10]}" if m.get("opened_at") else ""
             lines.append(f"  {kind} by {CHANNEL_WORDS.get(m['channel'], m['channel'])}: {m['state']}{when}"
                          f" — {m['reason']}")
     return "\n".join(lines)

@@ -81,7 +81,7 @@ def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message],
     release companion notices whose primary was sent, and scheduled messages that are due."""
     now = now or datetime.now(timezone.utc)
     add_suppressions(session, run.tenant, failed)
-    primaries = [m for m in failed if m.kind != "companion"]
+    primaries = [m for m in failed if m.kind == "primary"]  # a failed notice or letter plans no new channel
     planned = 0
     if primaries:
         found = documents_with_customers(session, [m.document_id for m in primaries])

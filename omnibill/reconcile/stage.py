@@ -194,12 +194,12 @@ def document_outcomes(session: Session, run_id: str, *, billing: bool = True) ->
 
 def render_table(rec: Reconciliation) -> str:
     """The reconciliation as a plain-text table for the terminal."""
-    head = f"{'channel':<18}{'planned':>9}{'sent':>8}{'deliv.':>8}{'failed':>8}{'rejected':>9}{'sched.':>8}{'pending':>9}" \
+    head = f"{'channel':<24}{'planned':>9}{'sent':>8}{'deliv.':>8}{'failed':>8}{'rejected':>9}{'sched.':>8}{'pending':>9}" \
            f"{'opened':>8}{'cost EUR':>11}  amounts sent"
     lines = [f"Reconciliation {rec.tenant} {rec.period}", head, "-" * len(head)]
     for c in rec.channels:
         k = c.counts
-        lines.append(f"{c.channel:<18}{k['planned']:>9}{k['sent']:>8}{k['delivered']:>8}{k['failed']:>8}"
+        lines.append(f"{c.channel:<24}{k['planned']:>9}{k['sent']:>8}{k['delivered']:>8}{k['failed']:>8}"
                      f"{k['rejected']:>9}{k['scheduled']:>8}{k['pending']:>9}{c.opened_share:>8.0%}{c.cost:>11,.2f}  "
                      + ", ".join(f"{cur} {amt:,.2f}" for cur, amt in sorted(c.amounts.items())))
     o = rec.outcome

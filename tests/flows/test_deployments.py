@@ -8,9 +8,11 @@ from pathlib import Path
 import yaml
 
 from config.settings import get_settings
-from flows.deployments import MONTHLY_CRON, RELEASE_CRON, TIME_ZONE, build_deployments, tenants
+from flows.deployments import (MONTHLY_CRON, PRINT_IF_UNREAD_CRON, RELEASE_CRON, TIME_ZONE, build_deployments,
+                               tenants)
 
 REPO = Path(__file__).resolve().parents[2]
+KINDS = ("monthly", "release", "print-if-unread")  # per tenant
 
 
 def _flow_of(entrypoint: str):
@@ -21,8 +23,7 @@ def _flow_of(entrypoint: str):
 def test_prefect_yaml_deployments_import_and_take_their_parameters():
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in spec["deployments"]}
-    assert {f"{t}-{kind}" for t in tenants(get_settings()) for kind in ("monthly", "release")} | {"rerun"} \
-        <= set(deployments)
+    assert {f"{t}-{kind}" for t in tenants(get_settings()) for kind in KINDS} | {"rerun"} <= set(deployments)
     for name, d in deployments.items():
         flow = _flow_of(d["entrypoint"])
         params = dict(d.get("parameters") or {})
@@ -36,11 +37,14 @@ def test_prefect_yaml_deployments_import_and_take_their_parameters():
     assert monthly["concurrency_limit"] == 1
     assert monthly["schedules"] == [{"cron": MONTHLY_CRON, "timezone": TIME_ZONE, "active": True}]
     assert deployments["demo-release"]["schedules"] == [{"cron": RELEASE_CRON, "timezone": TIME_ZONE, "active": True}]
+    unread = deployments["demo-print-if-unread"]
+    assert unread["schedules"] == [{"cron": PRINT_IF_UNREAD_CRON, "timezone": TIME_ZONE, "active": True}]
+    assert unread["parameters"] == {"tenant": "demo", "period": ""} and unread["concurrency_limit"] == 1
 
 
-def test_serve_builds_a_scheduled_monthly_run_and_release_per_tenant_and_a_rerun():
+def test_serve_builds_a_scheduled_monthly_run_release_and_print_if_unread_per_tenant_and_a_rerun():
     made = {d.name: d for d in build_deployments(get_settings())}
-    assert set(made) == {f"{t}-{kind}" for t in tenants(get_settings()) for kind in ("monthly", "release")} | {"rerun"}
+    assert set(made) == {f"{t}-{kind}" for t in tenants(get_settings()) for kind in KINDS} | {"rerun"}
     release = made["demo-release"].schedules[0].schedule
     assert (release.cron, release.timezone) == (RELEASE_CRON, TIME_ZONE)
     monthly = made["demo-monthly"]
@@ -48,3 +52,8 @@ def test_serve_builds_a_scheduled_monthly_run_and_release_per_tenant_and_a_rerun
     assert (cron.cron, cron.timezone) == (MONTHLY_CRON, TIME_ZONE)
     assert monthly.concurrency_limit == 1
     assert monthly.parameters["tenant"] == "demo"
+    unread = made["demo-print-if-unread"]
+    cron = unread.schedules[0].schedule
+    assert (cron.cron, cron.timezone) == (PRINT_IF_UNREAD_CRON, TIME_ZONE) == ("0 9 * * *", "Europe/Stockholm")
+    assert unread.parameters == {"tenant": "demo", "period": ""}  # "": the month just ended
+    assert unread.concurrency_limit == 1 and unread.flow_name == "print-if-unread"

@@ -1,0 +1,55 @@
+"""`omnibill print-if-unread`: letters for the documents whose digital message nobody opened in time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from omnibill.cli.common import Tenant, exit_when_busy, providers, refuse_when_busy, run_or_exit
+
+commands = typer.Typer()
+
+
+@commands.command("print-if-unread")
+def print_if_unread(
+    tenant: Tenant = "demo",
+    period: Annotated[str, typer.Option("--period", "-p", help="Billing period as YYYY-MM whose documents are "
+                                                                "looked at (default: the month just ended)")] = "",
+) -> None:
+    """Print the documents whose digital message was not opened in time (the tenant's print_if_unread rule:
+    categories and days), once each, and reconcile the run; the daily deployment does the same every morning."""
+    import re
+
+    from omnibill.model import PERIOD_PATTERN
+    from omnibill.ops.periods import previous_month
+
+    period = period or previous_month()
+    if not re.fullmatch(PERIOD_PATTERN, period):
+        raise typer.BadParameter(f"period must be YYYY-MM, got {period!r}", param_hint="--period")
+    from config.tenant import TenantConfigError
+    from flows.print_if_unread import RunActive, RunIncomplete, print_if_unread as flow
+
+    refuse_when_busy(tenant, period)
+    run_or_exit(tenant, period)  # a plain error (exit 1) before Prefect is started for nothing
+    try:
+        with providers():
+            result = flow(tenant=tenant, period=period)
+    except RunIncomplete as exc:
+        typer.echo(f"print-if-unread incomplete: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    except RunActive as exc:
+        exit_when_busy(exc)
+    except TenantConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    if result.get("note"):
+        typer.echo(f"{tenant} {period}: {result['note']}")
+        return
+    typer.echo(f"{tenant} {period}: {result['planned']} letters planned, {result['sent']} sent "
+               f"({result['unread']} unread documents due; the run is {result['status']})")
+    for s in result["skipped"]:
+        typer.echo(f"  {s['document_id']} (customer {s['customer_id']}): {s['reason']}")
