@@ -13,7 +13,7 @@ EXTRACT ?= var/extracts/$(TENANT)-$(PERIOD)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install fonts run test bench sandbox server serve portal clean
+.PHONY: install fonts browser run test bench sandbox server serve portal clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "omnibill needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@$(MAKE) --no-print-directory fonts
+	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
 
 # Fonts for names in every script (Nordic, Arabic, CJK) in the PDFs. Debian packages; best effort:
@@ -36,6 +37,17 @@ fonts:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(FONT_PACKAGES) >/dev/null 2>&1)) || \
 	  echo "warning: could not install $(FONT_PACKAGES); PDFs will cover Latin scripts only"; \
 	else echo "note: install $(FONT_PACKAGES) for Arabic and CJK names in PDFs"; fi
+
+# Debian's Chromium for the portal's browser tests (Playwright drives it; its own browsers are never
+# downloaded). Best effort: without it tests/portal/test_portal_browser.py skips (fails when CI is set).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the portal's browser tests"; \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+	  echo "warning: could not install chromium; the portal's browser tests will skip"; \
+	else echo "note: install Debian's chromium (apt-get install chromium) for the portal's browser tests"; fi
 
 install: $(STAMP) ## Create .venv and install omnibill with its test tools
 

@@ -55,7 +55,9 @@ class LinkSigner:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raw = b""
-        intact_length = len(raw) == _LENGTH
+        # Only the spelling `token()` writes: base64 decoding alone would also take '+' for '-', an added '='
+        # or another final character carrying the same bits.
+        intact_length = len(raw) == _LENGTH and base64.urlsafe_b64encode(raw).decode().rstrip("=") == token
         raw = raw if intact_length else _BLANK  # the same work for garbage as for a real token
         payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         expected = hmac.new(self.key, payload, hashlib.sha256).digest()[:_MAC_BYTES]

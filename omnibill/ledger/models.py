@@ -89,7 +89,8 @@ class Document(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The rules that fired, as JSON text written by the vectorised decide stage (see omnibill/explain.py).
     decision_rules: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (Index("ix_documents_run_batch", "run_id", "batch_no"),)
+    __table_args__ = (Index("ix_documents_run_batch", "run_id", "batch_no"),
+                      Index("ix_documents_customer_run", "customer_id", "run_id"))  # a recipient's history
 
 
 class Message(Base):

@@ -4,15 +4,19 @@
 /d/{token}/pdf        the PDF as it was sent (or rendered again when none was stored)
 /p/{token}            the preference center (GET: the form; POST: the choices, CSRF-protected)
 /unsubscribe/{token}  one-click unsubscribe from marketing (RFC 8058 POST; GET asks to confirm)
-Unknown, expired or altered tokens answer 404 after the same work as a good one.
+Unknown, expired or altered tokens answer 404 after the same ledger lookup (of no document).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
+import re
 import secrets
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -37,7 +41,15 @@ TEMPLATES = Path(__file__).with_name("templates")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The portal app for the settings (ledger, store, secret, rate limit)."""
     settings = settings or get_settings()
-    app = FastAPI(title="omnibill portal", docs_url=None, redoc_url=None, openapi_url=None)
+    opens = recipient.OpenRecorder(lambda: wiring.ledger(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        opens.flush()  # the opens of the last pages, before the process ends
+
+    app = FastAPI(title="omnibill portal", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.opens = opens
     app.add_middleware(Guard, rate=settings.portal.rate_limit, storage=settings.portal.rate_limit_storage,
                        trust_forwarded_for=settings.portal.trust_forwarded_for, guarded=("/d/", "/p/", "/unsubscribe/"))
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
@@ -46,8 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     csrf_key = hmac.new(secret, b"portal-csrf", hashlib.sha256).digest()
 
     def opened_or_none(token: str):
+        # Only the one spelling the signer writes opens: base64 decoding alone would also take '+' for '-',
+        # added '=' and other final characters with the same 256 bits. A token that does not read is still
+        # looked up (as no document), so tampered, expired and unknown tokens take the same time.
         document_id = reader.read(token, recipient.link_day())
-        return recipient.find(wiring.ledger(settings), document_id) if document_id else None
+        if not _canonical(token):
+            document_id = None
+        opened = recipient.find(wiring.ledger(settings), document_id or _NO_DOCUMENT)
+        return opened if document_id else None
 
     def not_found(request: Request) -> HTMLResponse:
         html = pages.get_template("notfound.html.j2").render(lang="en", title="Not found", sender=None,
@@ -62,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:  # browsers ask for it on every page: no icon rather than a 404
+        return Response(status_code=204)
+
     @app.api_route("/d/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def document_page(token: str, request: Request) -> Response:
         opened = opened_or_none(token)
@@ -69,13 +91,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return not_found(request)
         if opened.document is None:  # a service or marketing message: its link leads to the choices
             return RedirectResponse(f"/p/{token}", status_code=303)
-        if recipient.is_person_reading(request.method, request.headers.get("user-agent")):
-            recipient.record_open(wiring.ledger(settings), opened.row.id)
+        if recipient.is_person_reading(request.method, request.headers.get("user-agent")) and \
+                recipient.unopened(opened):  # only a first open is written, queued: the page never waits for it
+            opens.record(opened.row.id)
             log.info("document opened (link %s…)", token[:6])
         _, sender = sender_of(opened)
         lang = language_of(opened.document.customer.language)
         portal = {"nonce": request.state.nonce, "pdf_url": f"/d/{token}/pdf", "prefs_url": f"/p/{token}",
-                  "sent": _sent(opened, lang), "history": _history(opened, reader, lang)}
+                  "sent": _sent(opened, lang),
+                  "history": _history(opened, wiring.link_signer(opened.run.tenant, settings), lang)}
         return HTMLResponse(render_html_document(opened.document, sender, portal))
 
     @app.get("/d/{token}/pdf")
@@ -85,8 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return not_found(request)
         _, sender = sender_of(opened)
         pdf = _stored_pdf(opened, settings) or render_pdf(opened.document, sender)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", opened.row.invoice_id)  # the ERP's number: no quotes, Latin-1 only
         return Response(pdf, media_type="application/pdf", headers={
-            "Content-Disposition": f'attachment; filename="{opened.row.invoice_id}.pdf"'})
+            "Content-Disposition": f'attachment; filename="{name}.pdf"'})
 
     @app.get("/p/{token}", response_class=HTMLResponse)
     def preferences(token: str, request: Request, saved: int = 0) -> Response:
@@ -140,6 +165,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+_NO_DOCUMENT = "0" * 32
+
+
+def _canonical(token: str) -> bool:
+    """Whether a token is spelled exactly as base64url without padding writes its bytes."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(base64.urlsafe_b64encode(raw).decode().rstrip("="), token)
+
+
 def _sent(opened, lang: str) -> list[dict[str, str]]:
     """What was sent to the recipient, where and when, in their language."""
     t = texts_for(lang)
@@ -152,14 +189,14 @@ def _sent(opened, lang: str) -> list[dict[str, str]]:
     return rows
 
 
-def _history(opened, reader: LinkSigner, lang: str) -> list[dict[str, str]]:
-    """The recipient's earlier documents with links to them."""
+def _history(opened, signer: LinkSigner, lang: str) -> list[dict[str, str]]:
+    """The recipient's earlier documents with links to them (as long-lived as the tenant's links)."""
     from omnibill.render.texts import format_money
 
     t = texts_for(lang)
     return [{"title": t.get(d.document_type, d.document_type), "number": d.invoice_id,
              "date": format_date(d.issue_date, lang), "amount": format_money(d.total_incl_vat, d.currency, lang),
-             "url": f"/d/{reader.token(d.id, d.issue_date)}"} for d in opened.history]
+             "url": f"/d/{signer.token(d.id, d.issue_date)}"} for d in opened.history]
 
 
 def _stored_pdf(opened, settings: Settings) -> bytes | None:

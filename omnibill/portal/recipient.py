@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -18,8 +22,8 @@ from omnibill.decide.reachability import reach_frame
 from omnibill.ledger.codec import document_from_row, party_from_json
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun, Customer, Document, Message
-from omnibill.ledger.portal import (add_preferences, customer_documents, document_behind_link, latest_preferences,
-                                    mark_opened, messages_to_customer)
+from omnibill.ledger.portal import (SENT, add_preferences, customer_documents, document_behind_link,
+                                    latest_preferences, mark_opened, messages_to_customer)
 from omnibill.model import MESSAGE_CATEGORIES, BillingDocument
 
 CATEGORIES = ("invoice", "reminder", "service", "marketing")  # what a recipient chooses for (credit notes go as invoices)
@@ -56,7 +60,8 @@ def client_hash(secret: bytes, address: str | None) -> str:
 
 def find(ledger: Ledger, document_id: str) -> Opened | None:
     """The document behind a link, with what was sent to its recipient and their earlier documents."""
-    with ledger.transaction() as session:
+    # A read session: on SQLite it takes no write lock, so a page never waits for a run that is writing.
+    with ledger.read() as session:
         found = document_behind_link(session, document_id)
         if found is None:
             return None
@@ -68,10 +73,67 @@ def find(ledger: Ledger, document_id: str) -> Opened | None:
     return Opened(doc, row, customer, run, messages, [d for d in history if d.id != row.id])
 
 
+def unopened(opened: Opened) -> bool:
+    """Whether a sent message of this document still waits for its first open (else there is nothing to write)."""
+    return any(m.document_id == opened.row.id and m.kind == "primary" and m.state in SENT and m.opened_at is None
+               for m in opened.messages)
+
+
 def record_open(ledger: Ledger, document_id: str, at: datetime | None = None) -> int:
     """Mark the document's sent messages opened (the first open only)."""
     with ledger.transaction() as session:
         return mark_opened(session, document_id, at or datetime.now(timezone.utc))
+
+
+class OpenRecorder:
+    """Writes first opens from one background thread, many per transaction: a page never waits for the write lock.
+
+    While a run writes (on SQLite the ledger has one writer at a time) a page that waited to record its open
+    would wait for the run's next commit; here the page only queues it. `flush` waits until all queued opens
+    are stored (at shutdown, and in tests); when the queue is full an open is written on the spot.
+    """
+
+    def __init__(self, ledger: Callable[[], Ledger], *, batch: int = 500, pending: int = 10_000):
+        self._ledger, self._batch = ledger, batch
+        self._queue: queue.Queue[tuple[str, datetime]] = queue.Queue(maxsize=pending)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def record(self, document_id: str, at: datetime | None = None) -> None:
+        """Queue the first open of a document (now, unless `at`)."""
+        item = (document_id, at or datetime.now(timezone.utc))
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            record_open(self._ledger(), *item)
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._write, name="portal-opens", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> None:
+        """Wait until every queued open is in the ledger."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+
+    def _write(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < self._batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self._ledger().transaction() as session:
+                    for document_id, at in items:
+                        mark_opened(session, document_id, at)
+            except Exception:  # noqa: BLE001  (an open is not worth the thread: log it and go on)
+                logging.getLogger("omnibill.portal").exception("could not record %d open(s)", len(items))
+            finally:
+                for _ in items:
+                    self._queue.task_done()
 
 
 def offered_channels(rules: TenantRules, customer_data: dict[str, Any]) -> dict[str, list[str]]:
@@ -88,7 +150,7 @@ def offered_channels(rules: TenantRules, customer_data: dict[str, Any]) -> dict[
 
 def current_choices(ledger: Ledger, tenant: str, customer: Customer, offered: dict[str, list[str]]) -> dict[str, str]:
     """Per category, the channel the recipient last opted in to among those offered ("" when none)."""
-    with ledger.transaction() as session:
+    with ledger.read() as session:
         portal = latest_preferences(session, tenant, [customer.customer_id]).get(customer.customer_id)
     merged = merge_choices(customer.consents, portal)
     chosen: dict[str, str] = {}
@@ -110,6 +172,8 @@ def save_choices(ledger: Ledger, tenant: str, customer_id: str, picked: dict[str
     rows = []
     for category, channel in picked.items():
         if category not in offered or (channel and channel not in offered[category]):
+            continue
+        if not channel and category != "marketing":  # only marketing can be declined in every channel
             continue
         for each in offered[category]:
             rows.append({"tenant": tenant, "customer_id": customer_id, "category": category, "channel": each,

@@ -31,9 +31,13 @@ class Guard(BaseHTTPMiddleware):
         self.guarded = guarded
 
     def client(self, request: Request) -> str:
-        """The client's address (the first X-Forwarded-For hop behind a trusted proxy)."""
+        """The client's address (behind a trusted proxy: the X-Forwarded-For hop that proxy added, the last).
+
+        Not the first: a proxy that appends to the header keeps whatever the client sent in front, so the
+        first hop is the client's to choose (and a new one for every request would escape the rate limit).
+        """
         if self.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
         return request.client.host if request.client else ""
 
     async def dispatch(self, request: Request, call_next) -> Response:
