@@ -57,6 +57,29 @@ def refuse_when_busy(tenant: str, period: str) -> None:
         raise typer.Exit(4)
 
 
+def flow_or_exit(what: str, call):
+    """Run a flow with the local providers; a plain message and exit code for each way it can stop:
+    3 incomplete (transient failures left), 4 the period is busy, 2 a bad rule file, 1 no such run."""
+    from config.tenant import TenantConfigError
+    from flows.rounds import RunIncomplete
+    from omnibill.runs import RunActive
+
+    try:
+        with providers():
+            return call()
+    except RunIncomplete as exc:
+        typer.echo(f"{what} incomplete: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    except RunActive as exc:
+        exit_when_busy(exc)
+    except TenantConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
 def exit_when_busy(exc: Exception) -> None:
     """A run of the same tenant and period is active: say so plainly, exit 4."""
     typer.echo(f"not started: {exc}", err=True)

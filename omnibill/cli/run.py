@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from omnibill.cli.common import Period, Tenant, exit_when_busy, providers, refuse_when_busy, this_month
+from omnibill.cli.common import (Period, Tenant, exit_when_busy, flow_or_exit, providers, refuse_when_busy,
+                                 this_month)
 
 commands = typer.Typer()
 
@@ -113,21 +114,9 @@ def rerun(
 ) -> None:
     """Re-dispatch messages that failed transiently or are still pending (never a sent one), then reconcile."""
     from flows.rerun_failed import rerun_failed
-    from flows.rounds import RunIncomplete
-    from omnibill.runs import RunActive
 
     refuse_when_busy(tenant, period)
-    try:
-        with providers():
-            summary = rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch)
-    except RunIncomplete as exc:
-        typer.echo(f"rerun incomplete: {exc}", err=True)
-        raise typer.Exit(3) from exc
-    except RunActive as exc:
-        exit_when_busy(exc)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
+    summary = flow_or_exit("rerun", lambda: rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch))
     o = summary["outcome"]
     typer.echo(f"rerun {tenant} {period} ({summary['status']}): " + ", ".join(f"{k} {v}" for k, v in o.items()))
 

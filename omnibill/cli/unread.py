@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from omnibill.cli.common import Tenant, exit_when_busy, providers, refuse_when_busy, run_or_exit
+from omnibill.cli.common import Tenant, flow_or_exit, refuse_when_busy, run_or_exit
 
 commands = typer.Typer()
 
@@ -27,25 +27,11 @@ def print_if_unread(
     period = period or previous_month()
     if not re.fullmatch(PERIOD_PATTERN, period):
         raise typer.BadParameter(f"period must be YYYY-MM, got {period!r}", param_hint="--period")
-    from config.tenant import TenantConfigError
-    from flows.print_if_unread import RunActive, RunIncomplete, print_if_unread as flow
+    from flows.print_if_unread import print_if_unread as flow
 
     refuse_when_busy(tenant, period)
     run_or_exit(tenant, period)  # a plain error (exit 1) before Prefect is started for nothing
-    try:
-        with providers():
-            result = flow(tenant=tenant, period=period)
-    except RunIncomplete as exc:
-        typer.echo(f"print-if-unread incomplete: {exc}", err=True)
-        raise typer.Exit(3) from exc
-    except RunActive as exc:
-        exit_when_busy(exc)
-    except TenantConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
+    result = flow_or_exit("print-if-unread", lambda: flow(tenant=tenant, period=period))
     if result.get("note"):
         typer.echo(f"{tenant} {period}: {result['note']}")
         return
