@@ -19,6 +19,7 @@ from omnibill.store import ObjectStore, open_store
 
 
 _ledgers: dict[str, Ledger] = {}
+_keys: dict[tuple, bytes] = {}
 _lock = threading.Lock()
 
 
@@ -70,10 +71,23 @@ def now(settings: Settings | None = None) -> datetime:
     return (settings or get_settings()).now or datetime.now(timezone.utc)
 
 
+def derived_key(purpose: str, settings: Settings | None = None) -> bytes:
+    """A key for one purpose (address hashes, links, CSRF), derived from the secret in settings.
+
+    Kept per process: the secret may live in a file, and every task and every portal page asks for one.
+    """
+    settings = settings or get_settings()
+    source = (settings.secret_key.get_secret_value() if settings.secret_key else None,
+              settings.resolved_database_url(), str(settings.data_dir), purpose)
+    with _lock:
+        if source not in _keys:
+            _keys[source] = hmac.new(settings.resolved_secret_key(), purpose.encode(), hashlib.sha256).digest()
+        return _keys[source]
+
+
 def hash_key(tenant: str, settings: Settings | None = None) -> bytes:
     """A tenant's key for address hashes, derived from the secret in settings."""
-    secret = (settings or get_settings()).resolved_secret_key()
-    return hmac.new(secret, f"address-hash\x1f{tenant}".encode(), hashlib.sha256).digest()
+    return derived_key(f"address-hash\x1f{tenant}", settings)
 
 
 def link_signer(tenant: str | None = None, settings: Settings | None = None):
@@ -83,9 +97,8 @@ def link_signer(tenant: str | None = None, settings: Settings | None = None):
     """
     from omnibill.links import LinkSigner
 
-    secret = (settings or get_settings()).resolved_secret_key()
-    key = hmac.new(secret, b"document-link", hashlib.sha256).digest()
-    return LinkSigner(key, tenant_rules(tenant, settings).link_months if tenant else 13)
+    return LinkSigner(derived_key("document-link", settings),
+                      tenant_rules(tenant, settings).link_months if tenant else 13)
 
 
 def run_of(tenant: str, period: str, settings: Settings | None = None) -> BillingRun:

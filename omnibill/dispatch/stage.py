@@ -112,15 +112,18 @@ def _quiet(claimed: Sequence[Message], docs, rules: TenantRules | None, now: dat
     """Claimed messages that must wait for the end of the customer's quiet hours: their change to `scheduled`."""
     if rules is None:
         return []
-    held = []
+    held, known = [], {}
     for m in claimed:
         doc, customer = docs[m.document_id]
         country = (customer.data or {}).get("country", "")
-        until = quiet_until(rules, doc.document_type, m.channel, country, now)
+        key = (doc.document_type, m.channel, country)  # the same answer for a whole chunk of such messages
+        if key not in known:
+            until = quiet_until(rules, *key, now)
+            known[key] = (until, until and scheduled_reason(until, zone_of(rules, country)) + " (checked at sending)")
+        until, reason = known[key]
         if until is not None:
             held.append({"id": m.id, "from_state": "sending", "state": "scheduled", "not_before": until,
-                         "claimed_by": None, "lease_until": None, "attempts": m.attempts,
-                         "reason": scheduled_reason(until, zone_of(rules, country)) + " (checked at sending)"})
+                         "claimed_by": None, "lease_until": None, "attempts": m.attempts, "reason": reason})
     return held
 
 

@@ -9,10 +9,6 @@ Unknown, expired or altered tokens answer 404 after the same ledger lookup (of n
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -54,16 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        trust_forwarded_for=settings.portal.trust_forwarded_for, guarded=("/d/", "/p/", "/unsubscribe/"))
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     reader: LinkSigner = wiring.link_signer(settings=settings)
-    secret = settings.resolved_secret_key()
-    csrf_key = hmac.new(secret, b"portal-csrf", hashlib.sha256).digest()
+    client_key = wiring.derived_key("portal-client", settings)
+    csrf_key = wiring.derived_key("portal-csrf", settings)
 
     def opened_or_none(token: str):
-        # Only the one spelling the signer writes opens: base64 decoding alone would also take '+' for '-',
-        # added '=' and other final characters with the same 256 bits. A token that does not read is still
-        # looked up (as no document), so tampered, expired and unknown tokens take the same time.
+        # LinkSigner.read takes only the spelling it writes. A token that does not read is still looked up
+        # (as no document), so tampered, expired and unknown tokens take the same time.
         document_id = reader.read(token, recipient.link_day())
-        if not _canonical(token):
-            document_id = None
         opened = recipient.find(wiring.ledger(settings), document_id or _NO_DOCUMENT)
         return opened if document_id else None
 
@@ -144,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offered = recipient.offered_channels(rules, opened.customer.data)
         picked = {c: form[c] for c in offered if c in form}
         recipient.save_choices(wiring.ledger(settings), opened.run.tenant, opened.customer.customer_id, picked, offered,
-                               recipient.client_hash(secret, request.state.client))
+                               recipient.client_hash(client_key, request.state.client))
         return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
 
     @app.api_route("/unsubscribe/{token}", methods=["GET", "POST"], response_class=HTMLResponse)
@@ -156,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         done = request.method == "POST"
         if done:  # RFC 8058: the POST itself is the unsubscribe, no login, no form token; repeating it is harmless
             recipient.unsubscribe(wiring.ledger(settings), rules, opened.run.tenant, opened.customer.customer_id,
-                                  recipient.client_hash(secret, request.state.client))
+                                  recipient.client_hash(client_key, request.state.client))
         lang = language_of(opened.customer.data.get("language"))
         return HTMLResponse(pages.get_template("unsubscribe.html.j2").render(
             lang=lang, t=texts_for(lang), title=texts_for(lang)["unsub_title"], sender=sender,
@@ -166,15 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 _NO_DOCUMENT = "0" * 32
-
-
-def _canonical(token: str) -> bool:
-    """Whether a token is spelled exactly as base64url without padding writes its bytes."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        return False
-    return hmac.compare_digest(base64.urlsafe_b64encode(raw).decode().rstrip("="), token)
 
 
 def _sent(opened, lang: str) -> list[dict[str, str]]:

@@ -325,19 +325,26 @@ def test_one_click_unsubscribe(portal, world):
         assert not mail_client.cookies
 
 
-def test_rate_limit_per_client(world, monkeypatch):
-    from fastapi.testclient import TestClient
-
+def _app_with(monkeypatch, **portal: str):
+    """A portal app built with these OMNIBILL_PORTAL__* settings (the environment restored afterwards)."""
     from config.settings import get_settings
     from omnibill.portal.app import create_app
 
-    monkeypatch.setenv("OMNIBILL_PORTAL__RATE_LIMIT", "5/minute")
+    for key, value in portal.items():
+        monkeypatch.setenv(f"OMNIBILL_PORTAL__{key}", value)
     get_settings.cache_clear()
     try:
-        app = create_app()
+        return create_app()
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_rate_limit_per_client(world, monkeypatch):
+    from fastapi.testclient import TestClient
+
+
+    app = _app_with(monkeypatch, RATE_LIMIT="5/minute")
     token = token_of(linked_rows(world.rows, "email")[3]["link"])
     with TestClient(app) as client:
         answers = [client.get(path, headers=BROWSER).status_code
@@ -355,17 +362,8 @@ def test_rate_limit_per_client(world, monkeypatch):
 def test_rate_limit_behind_a_trusted_proxy_counts_the_hop_it_added(world, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from config.settings import get_settings
-    from omnibill.portal.app import create_app
 
-    monkeypatch.setenv("OMNIBILL_PORTAL__RATE_LIMIT", "3/minute")
-    monkeypatch.setenv("OMNIBILL_PORTAL__TRUST_FORWARDED_FOR", "true")
-    get_settings.cache_clear()
-    try:
-        app = create_app()
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    app = _app_with(monkeypatch, RATE_LIMIT="3/minute", TRUST_FORWARDED_FOR="true")
     with TestClient(app) as client:
         # a proxy that appends: the client's own made-up hops come first, the proxy's view of it last
         answers = [client.get("/d/nonsense", headers={"X-Forwarded-For": f"10.0.0.{n}, 198.51.100.7"}).status_code
