@@ -343,7 +343,6 @@ def _app_with(monkeypatch, **portal: str):
 def test_rate_limit_per_client(world, monkeypatch):
     from fastapi.testclient import TestClient
 
-
     app = _app_with(monkeypatch, RATE_LIMIT="5/minute")
     token = token_of(linked_rows(world.rows, "email")[3]["link"])
     with TestClient(app) as client:
@@ -361,7 +360,6 @@ def test_rate_limit_per_client(world, monkeypatch):
 
 def test_rate_limit_behind_a_trusted_proxy_counts_the_hop_it_added(world, monkeypatch):
     from fastapi.testclient import TestClient
-
 
     app = _app_with(monkeypatch, RATE_LIMIT="3/minute", TRUST_FORWARDED_FOR="true")
     with TestClient(app) as client:
