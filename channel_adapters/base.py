@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from abc import ABC
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 
@@ -61,33 +63,86 @@ class DispatchResult:
     permanent: bool = False
 
 
+class CallbackRejected(Exception):
+    """A callback that is not the provider's: bad or missing signature, or a body we cannot read."""
+
+
 @dataclass(frozen=True)
 class ReceiptEvent:
-    """A delivery report fetched from a provider."""
+    """A delivery report from a provider, polled or pushed (a callback).
+
+    `event_id` is the provider's id for this event (or one made from what identifies it): the same
+    event received twice is applied once. `permanent` tells a hard failure/bounce from a soft one.
+    """
 
     message_id: str
     status: Literal["delivered", "bounced", "failed", "printed", "read"]
-    detail: str | None = None  # for "read": when (ISO 8601)
+    detail: str | None = None
+    event_id: str | None = None
+    at: datetime | None = None
+    permanent: bool = True
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A payment for a document, matched by its payment reference (OCR, KID, RF or the tenant's reference)."""
+
+    reference: str
+    amount: Decimal
+    currency: str
+    paid_on: date
+    event_id: str
+    source: str  # "kivra", "camt054", ...
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Callback:
+    """An HTTP callback as it reached us: the full URL (with query), headers (lower-case names), raw body."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
 
 
 class ChannelAdapter(ABC):
-    """Sends batches of messages over one channel's real protocol.
+    """Sends messages over one channel's real protocol, to one provider.
 
-    Per-message refusals come back as failed `DispatchResult`s (with `permanent` set for
-    4xx / unknown recipient). An outage of the whole provider raises `TransientError`.
+    Override `send` (a generator: each result as soon as the provider answered that message) or,
+    for providers that take a batch in one go, `send_batch`. Per-message refusals come back as
+    failed `DispatchResult`s (with `permanent` set for 4xx / unknown recipient). An outage of the
+    whole provider raises `TransientError` before the first result.
+
+    `deduplicates` says whether the provider recognises a resend (an idempotency key, a message id
+    it answers "already delivered" to, a file name that is overwritten): when it does not (SMTP),
+    the dispatch stage records each result before it asks for the next message, so a crash can
+    repeat at most the one message in flight.
     """
 
     channel: ClassVar[str]
+    provider: ClassVar[str] = ""
     max_batch: ClassVar[int] = 500
     body_maxlen: ClassVar[int | None] = None
+    deduplicates: ClassVar[bool] = True
 
-    @abstractmethod
+    def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
+        """Hand messages to the provider, yielding each one's result as soon as it is known."""
+        yield from self.send_batch(messages)
+
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
         """Hand a batch to the provider; one result per message, in order."""
+        if type(self).send is ChannelAdapter.send:
+            raise NotImplementedError(f"{type(self).__name__} overrides neither send nor send_batch")
+        return list(self.send(messages))
 
-    def fetch_receipts(self) -> list[ReceiptEvent]:
-        """Delivery reports the provider has for us (none by default)."""
+    def fetch_receipts(self) -> list[ReceiptEvent | PaymentEvent]:
+        """Delivery reports (and payments) the provider has for us since the last call (none by default)."""
         return []
+
+    def parse_callback(self, callback: Callback) -> list[ReceiptEvent | PaymentEvent]:
+        """The events in a callback the provider pushed to us; raises CallbackRejected when it is not genuine."""
+        raise CallbackRejected(f"{self.provider or self.channel} sends no callbacks")
 
     def close(self) -> None:
         """Release connections."""

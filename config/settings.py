@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.providers import (DigipostSettings, EboksSettings, ElksSettings, KivraSettings, TwilioSettings,
+                              WebhookSettings)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -141,6 +144,12 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    kivra: KivraSettings = Field(default_factory=KivraSettings)
+    digipost: DigipostSettings = Field(default_factory=DigipostSettings)
+    eboks: EboksSettings = Field(default_factory=EboksSettings)
+    elks: ElksSettings = Field(default_factory=ElksSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("now")
     @classmethod

@@ -106,9 +106,8 @@ def sandbox_for_test(var: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> 
 
     with Sandbox(var / "sandbox", smtp_port=0, http_port=0) as box:
         monkeypatch.setenv("OMNIBILL_SANDBOX__AUTOSTART", "false")
-        monkeypatch.setenv("OMNIBILL_SMTP__PORT", str(box.smtp_port))
-        monkeypatch.setenv("OMNIBILL_GATEWAY__SMS_URL", f"http://127.0.0.1:{box.http_port}/sms")
-        monkeypatch.setenv("OMNIBILL_GATEWAY__MAILBOX_URL", f"http://127.0.0.1:{box.http_port}/mailbox")
+        for key, value in box.environment().items():
+            monkeypatch.setenv(key, value)
         for key, value in env.items():
             monkeypatch.setenv(f"OMNIBILL_{key}", value)
         reset_caches()

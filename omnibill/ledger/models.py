@@ -195,6 +195,30 @@ class Receipt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ProviderEvent(Base):
+    """A delivery report or read status a provider pushed or we polled, kept once per provider event id.
+
+    Applied to its message when the message is in a state it applies to; an event that arrives
+    before the dispatcher recorded the send (`sending`) waits here (applied_at empty) and is applied
+    by the next receipts stage or callback.
+    """
+
+    __tablename__ = "provider_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(160))
+    message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    permanent: Mapped[bool] = mapped_column(Boolean, default=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (Index("ux_provider_events_provider_event", "provider", "event_id", unique=True),
+                      Index("ix_provider_events_pending", "applied_at"))
+
+
 class QuarantinedRow(Base):
     """An extract row that could not be used, with where it was and why."""
 

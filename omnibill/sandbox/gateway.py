@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from omnibill.sandbox import providers
+from omnibill.sandbox.callbacks import CallbackSender
 from omnibill.sandbox.faults import Faults
 from omnibill.sandbox.received import CHANNELS, SandboxLedger
 
@@ -62,13 +64,21 @@ def mask(recipient: str) -> str:
     return "*" * max(len(recipient) - 4, 0) + recipient[-4:]
 
 
-def create_gateway_app(ledger: SandboxLedger, faults: Faults, api_key: str) -> FastAPI:
-    """The FastAPI app serving /sms/v1, /mailbox/v1 and /_sandbox."""
+def create_gateway_app(ledger: SandboxLedger, faults: Faults, api_key: str, settings=None,
+                       callbacks: CallbackSender | None = None) -> FastAPI:
+    """The FastAPI app serving /sms/v1, /mailbox/v1, /_sandbox and each imitated provider API
+    (omnibill/sandbox/providers), which checks the credentials in `settings`."""
+    from config.settings import get_settings
+
     app = FastAPI(title="omnibill sandbox gateway", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ledger, app.state.faults, app.state.api_key = ledger, faults, api_key
+    app.state.settings = settings or get_settings()
+    app.state.callbacks = callbacks or CallbackSender()
     app.middleware("http")(require_bearer)
     app.exception_handler(RequestValidationError)(invalid_body)
     app.include_router(router)
+    for module in providers.modules():
+        app.include_router(module.router)
     return app
 
 

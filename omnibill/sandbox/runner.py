@@ -7,10 +7,13 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 
 from config.settings import Settings
+from omnibill.sandbox import providers
+from omnibill.sandbox.callbacks import CallbackSender
 from omnibill.sandbox.faults import Faults
 from omnibill.sandbox.gateway import create_gateway_app
 from omnibill.sandbox.received import SandboxLedger
@@ -27,8 +30,10 @@ class Sandbox:
 
     def __init__(self, directory: str | Path, host: str = "127.0.0.1", smtp_port: int = 2525,
                  http_port: int = 8025, api_key: str = "sandbox-key", fail_rate: float = 0.0,
-                 faults: Faults | None = None):
+                 faults: Faults | None = None, settings: Settings | None = None):
         self.directory = Path(directory)
+        self.settings = settings  # the credentials the imitated providers expect (get_settings() when None)
+        self.callbacks: CallbackSender | None = None
         self.host = host
         self.smtp_port = smtp_port
         self.http_port = http_port
@@ -48,7 +53,7 @@ class Sandbox:
                         delay_s=box.delay_s)
         return cls(settings.sandbox_dir(), box.host, box.smtp_port if smtp_port is None else smtp_port,
                    box.http_port if http_port is None else http_port,
-                   settings.gateway.api_key.get_secret_value(), faults=faults)
+                   settings.gateway.api_key.get_secret_value(), faults=faults, settings=settings)
 
     def start(self) -> Sandbox:
         """Bind both ports and serve in background threads; returns self."""
@@ -72,6 +77,9 @@ class Sandbox:
         if self._smtp is not None:
             self._smtp.stop()
             self._smtp = None
+        if self.callbacks is not None:
+            self.callbacks.close()
+            self.callbacks = None
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
@@ -98,15 +106,35 @@ class Sandbox:
             self.stop()
 
     def configure(self, settings: Settings) -> Settings:
-        """A copy of `settings` whose SMTP and gateway addresses point at this (started) sandbox."""
+        """A copy of `settings` whose provider addresses point at this (started) sandbox."""
         base = f"http://{self.host}:{self.http_port}"
-        return settings.model_copy(update={
+        update = {
             "smtp": settings.smtp.model_copy(update={"host": self.host, "port": self.smtp_port}),
             "gateway": settings.gateway.model_copy(update={"sms_url": f"{base}/sms",
                                                            "mailbox_url": f"{base}/mailbox"}),
             "sandbox": settings.sandbox.model_copy(update={"host": self.host, "smtp_port": self.smtp_port,
                                                            "http_port": self.http_port}),
-        })
+        }
+        for group, url in self.provider_urls().items():
+            update[group] = getattr(settings, group).model_copy(update={"base_url": url})
+        return settings.model_copy(update=update)
+
+    def provider_urls(self) -> dict[str, str]:
+        """Settings group -> the base URL of its imitation on this sandbox (e.g. kivra -> http://…/kivra)."""
+        base = f"http://{self.host}:{self.http_port}"
+        urls = {}
+        for module in providers.modules():
+            default = Settings.model_fields[module.SETTINGS].default_factory().base_url
+            urls[module.SETTINGS] = base + urlsplit(default).path  # the path stays (46elks' /46elks/a1)
+        return urls
+
+    def environment(self) -> dict[str, str]:
+        """OMNIBILL_* variables that point a run's adapters at this (started) sandbox."""
+        base = f"http://{self.host}:{self.http_port}"
+        env = {"OMNIBILL_SMTP__HOST": self.host, "OMNIBILL_SMTP__PORT": str(self.smtp_port),
+               "OMNIBILL_GATEWAY__SMS_URL": f"{base}/sms", "OMNIBILL_GATEWAY__MAILBOX_URL": f"{base}/mailbox"}
+        env.update({f"OMNIBILL_{group.upper()}__BASE_URL": url for group, url in self.provider_urls().items()})
+        return env
 
     def _start_http(self) -> None:
         # Binding here (not inside uvicorn) gives the real port for port 0 and fails fast when busy.
@@ -115,7 +143,11 @@ class Sandbox:
         # delayed ACK (Nagle), which made the gateway 50x slower than the work it does.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.http_port = sock.getsockname()[1]
-        app = create_gateway_app(self.ledger, self.faults, self.api_key)
+        from config.settings import get_settings
+
+        self.callbacks = CallbackSender()
+        app = create_gateway_app(self.ledger, self.faults, self.api_key, self.settings or get_settings(),
+                                 self.callbacks)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._http = uvicorn.Server(config)
         self._http_thread = threading.Thread(target=self._http.run, kwargs={"sockets": [sock]},
