@@ -55,10 +55,15 @@ class CallbackInbox:
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """The sandbox providers, started once for the session on ports the OS picks."""
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), smtp_port=0, http_port=0,
-                 settings=Settings(_env_file=None)) as box:
+def sandbox(tmp_path_factory: pytest.TempPathFactory, inbox: CallbackInbox) -> Iterator[Sandbox]:
+    """The sandbox providers, started once for the session on ports the OS picks.
+
+    Providers whose callback address is configured once (in their portal, not per message) call
+    `settings.webhooks.public_url`: here, the inbox.
+    """
+    settings = Settings(_env_file=None)
+    settings = settings.model_copy(update={"webhooks": settings.webhooks.model_copy(update={"public_url": inbox.url})})
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), smtp_port=0, http_port=0, settings=settings) as box:
         yield box
 
 
