@@ -27,9 +27,17 @@ def stream_name(message_ids: Sequence[str]) -> str:
 
 
 class PrintHouseAdapter(ChannelAdapter):
-    """Writes `<drop_prefix>/batch-<hash>.pdf` and then `<drop_prefix>/batch-<hash>.csv` per batch."""
+    """Writes `<drop_prefix>/batch-<hash>.pdf` and then `<drop_prefix>/batch-<hash>.csv` per batch.
+
+    A letter is in at most one print file: before a stream is written, the manifests already in the
+    drop are read (once per adapter and prefix, then kept up to date with our own), and a letter a
+    manifest lists already (a chunk that was dropped just before a crash, then claimed again made up
+    differently) is answered "sent" with that manifest instead of being printed again. A stream
+    whose PDF was written but not its manifest was never started by the print house.
+    """
 
     channel = "print"
+    provider = "print-drop"
     max_batch = 500  # the print stream is assembled in memory
     body_maxlen = None
 
@@ -38,23 +46,43 @@ class PrintHouseAdapter(ChannelAdapter):
         # Printed on both sides, a letter with an odd page count gets a blank back page so the
         # next letter starts on a fresh sheet (the inserter splits the stream by sheets).
         self.duplex = duplex
+        self._in_manifests: dict[str, dict[str, str]] = {}  # drop prefix -> message id -> manifest key
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
         """Drop one print stream and manifest per drop prefix; unprintable messages fail permanently."""
         results: dict[str, DispatchResult] = {}
         groups: dict[str, list[tuple[OutboundMessage, PdfReader]]] = defaultdict(list)
         for message in messages:
+            dropped = self._manifested(message.metadata.get("drop_prefix", "")).get(message.message_id)
+            if dropped:
+                results[message.message_id] = DispatchResult(message.message_id, "sent", provider_ref=dropped)
+                continue
             reader, problem = _readable(message)
             if problem:
                 results[message.message_id] = DispatchResult(message.message_id, "failed", error=problem,
                                                              permanent=True)
             else:
                 groups[message.metadata.get("drop_prefix", "")].append((message, reader))
-        for items in groups.values():
+        for prefix, items in groups.items():
             manifest_key = self._drop_stream(items)
+            self._manifested(prefix).update({m.message_id: manifest_key for m, _ in items})
             results.update({m.message_id: DispatchResult(m.message_id, "sent", provider_ref=manifest_key)
                             for m, _ in items})
         return [results[m.message_id] for m in messages]
+
+    def _manifested(self, prefix: str) -> dict[str, str]:
+        """Letters already in a manifest of this drop prefix: message id -> manifest key."""
+        if prefix not in self._in_manifests:
+            index: dict[str, str] = {}
+            try:
+                keys = self.store.keys(prefix.strip("/") + "/" if prefix.strip("/") else "")
+                for key in (k for k in keys if k.rsplit("/", 1)[-1].startswith("batch-") and k.endswith(".csv")):
+                    for row in csv.DictReader(io.StringIO(self.store.get(key).decode("utf-8"))):
+                        index[row["message_id"]] = key
+            except STORE_ERRORS as exc:
+                raise TransientError(f"print drop {self.store.url} unreadable: {exc}") from exc
+            self._in_manifests[prefix] = index
+        return self._in_manifests[prefix]
 
     def _drop_stream(self, items: list[tuple[OutboundMessage, PdfReader]]) -> str:
         # Presorted by destination (postage discounts); the id breaks ties so reruns are identical.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, TransientError
 
@@ -24,32 +24,44 @@ class PacedAdapter(ChannelAdapter):
         self.inner, self.rate, self.clock, self.sleep = inner, rate_per_s, clock, sleep
         self.step = max(1, int(rate_per_s)) if rate_per_s > 0 else (probe or 0)
         self.channel, self.max_batch, self.body_maxlen = inner.channel, inner.max_batch, inner.body_maxlen
+        self.provider, self.deduplicates = inner.provider, inner.deduplicates
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
+    def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Send slice by slice, pacing to the rate and stopping early when the provider fails every message."""
         if not self.step:
-            return self.inner.send_batch(messages)
-        results: list[DispatchResult] = []
+            yield from self.inner.send(messages)
+            return
+        sent_any = False
         for start in range(0, len(messages), self.step):
             began = self.clock()
+            got: list[DispatchResult] = []
             try:
-                got = self.inner.send_batch(messages[start:start + self.step])
+                for result in self.inner.send(messages[start:start + self.step]):
+                    got.append(result)
+                    sent_any = True
+                    yield result
             except TransientError as exc:
-                if not results:
+                if not sent_any:
                     raise
-                # Earlier slices were sent: report only the rest as failed, never the whole batch.
-                return results + _failed(messages[start:], f"provider unavailable: {exc}")
-            results.extend(got)
+                # Earlier messages were sent: report only the rest as failed, never the whole batch.
+                done = {r.message_id for r in got}
+                yield from _failed([m for m in messages[start:] if m.message_id not in done],
+                                   f"provider unavailable: {exc}")
+                return
             rest = messages[start + self.step:]
-            if rest and all(r.status == "failed" and not r.permanent for r in got):
-                return results + _failed(rest, f"not tried: the provider failed all {len(got)} messages before")
+            if rest and got and all(r.status == "failed" and not r.permanent for r in got):
+                yield from _failed(rest, f"not tried: the provider failed all {len(got)} messages before")
+                return
             if rest and self.rate > 0:
                 self.sleep(max(0.0, self.step / self.rate - (self.clock() - began)))
-        return results
 
     def fetch_receipts(self):
         """Delivery reports of the wrapped adapter."""
         return self.inner.fetch_receipts()
+
+    def parse_callback(self, callback):
+        """Callbacks of the wrapped adapter."""
+        return self.inner.parse_callback(callback)
 
     def close(self) -> None:
         """Close the wrapped adapter."""

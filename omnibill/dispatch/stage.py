@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +32,8 @@ from omnibill.quiet_hours import quiet_until, scheduled_reason, zone_of
 from omnibill.store import ObjectStore
 
 DEFAULT_LEASE_S = 300.0
+RECORD_EVERY = 50  # outcomes written together, at most, for providers that recognise a resend
+RECORD_AFTER_S = 0.25  # ... or after this long
 
 
 class BatchHadTransientFailures(TransientError):
@@ -66,7 +69,7 @@ def run_dispatch(ledger: Ledger, run: BillingRun, channel: str, batch_no: int, a
         ready = [m for m in claimed if m.id not in {c["id"] for c in held}]
         if ready:
             try:
-                outcome.update(_send_chunk(ledger, run, ready, docs, adapter, store, claimant))
+                outcome.update(_send_chunk(ledger, run, ready, docs, adapter, store, claimant, rules))
             except Exception as exc:
                 # Not a provider's answer (a store read, a bug, an unwrapped client error): give the chunk
                 # back at once rather than leave it claimed until the lease lapses, then let the task fail.
@@ -127,21 +130,48 @@ def _quiet(claimed: Sequence[Message], docs, rules: TenantRules | None, now: dat
     return held
 
 
-def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store, claimant: str) -> Counter:
+def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store, claimant: str,
+                rules: TenantRules | None = None) -> Counter:
     # The claim (`sending`) was committed before the provider is called: a crash in between leaves a
     # lease that lapses, and the resend carries the same idempotency key, which the provider recognises.
-    outbound = [to_outbound(run, m, *docs[m.document_id], store) for m in chunk]
+    # Each outcome is written as soon as the provider answered (a few together for providers that
+    # recognise a resend; one by one for those that do not, such as SMTP), so a crash repeats at most
+    # what was in flight.
+    outbound = [to_outbound(run, m, *docs[m.document_id], store, rules) for m in chunk]
     too_long = _over_length(outbound, adapter.body_maxlen)
     with ledger.transaction() as session:
         attempts = start_attempts(session, chunk)
+    by_id = {m.id: m for m in chunk}
+    counts: Counter = Counter()
+    pending = [DispatchResult(i, "failed", error=why, permanent=True) for i, why in too_long.items()]
     to_send = [o for o in outbound if o.message_id not in too_long]
+    answered: set[str] = set()
+    flushed = time.monotonic()
+
+    def flush() -> None:
+        nonlocal pending, flushed
+        if pending:
+            with ledger.transaction() as session:
+                counts.update(_record(session, [by_id[r.message_id] for r in pending], pending, attempts, claimant))
+        pending, flushed = [], time.monotonic()
+
     try:
-        results = adapter.send_batch(to_send) if to_send else []
+        for result in (adapter.send(to_send) if to_send else ()):
+            if result.message_id not in by_id or result.message_id in answered:
+                continue  # not ours, or said twice: the first answer counts
+            answered.add(result.message_id)
+            pending.append(result)
+            if (not adapter.deduplicates or len(pending) >= RECORD_EVERY
+                    or time.monotonic() - flushed >= RECORD_AFTER_S):
+                flush()
     except TransientError as exc:
-        results = [DispatchResult(o.message_id, "failed", error=f"provider unavailable: {exc}") for o in to_send]
-    results += [DispatchResult(i, "failed", error=why, permanent=True) for i, why in too_long.items()]
-    with ledger.transaction() as session:
-        return _record(session, chunk, results, attempts, claimant)
+        pending += [DispatchResult(o.message_id, "failed", error=f"provider unavailable: {exc}")
+                    for o in to_send if o.message_id not in answered]
+        answered.update(o.message_id for o in to_send)
+    pending += [DispatchResult(o.message_id, "failed", error="adapter returned no result")
+                for o in to_send if o.message_id not in answered]
+    flush()
+    return counts
 
 
 def _give_back(ledger: Ledger, chunk: Sequence[Message], claimant: str, exc: Exception) -> None:
@@ -175,7 +205,8 @@ def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult]
         kinds.append(kind)
         changes.append({"id": m.id, "from_state": "sending", "claimant": claimant,
                         "state": "sent" if kind == "sent" else "failed", "permanent": kind == "permanent",
-                        "reason": reason, "provider_ref": r.provider_ref, "lease_until": None})
+                        "reason": reason, "provider_ref": r.provider_ref, "lease_until": None}
+                       | ({"cost": r.cost} if r.cost is not None else {}))
         closed.append({"message_id": m.id, "attempt_no": attempts[m.id], "outcome": kind,
                        "error": reason if r.error else None, "permanent": kind == "permanent"})
     recorded = set(set_states(session, changes))
@@ -187,8 +218,10 @@ def _record(session, chunk: Sequence[Message], results: Sequence[DispatchResult]
     return counts
 
 
-def to_outbound(run: BillingRun, message: Message, document, customer, store: ObjectStore) -> OutboundMessage:
-    """What the adapter sends for one message: recipient, bodies and attachments from the store."""
+def to_outbound(run: BillingRun, message: Message, document, customer, store: ObjectStore,
+                rules: TenantRules | None = None) -> OutboundMessage:
+    """What the adapter sends for one message: recipient, bodies and attachments from the store, and in
+    `metadata` what providers ask for beside them (postal address, payment details, sender)."""
     party = party_from_json(customer.data)
     content: dict[str, str] = message.content or {}
     text = lambda name: store.get(content[name]).decode() if name in content else ""  # noqa: E731
@@ -201,14 +234,24 @@ def to_outbound(run: BillingRun, message: Message, document, customer, store: Ob
         message_id=message.id, channel=message.channel, document_id=document.id, invoice_id=document.invoice_id,
         recipient=_RECIPIENT[message.channel](party), subject=text("subject"),
         body_text=text("sms") or text("text"), body_html=text("html") or None, attachments=tuple(attachments),
-        metadata=_metadata(run, party) | (json.loads(text("headers")) if "headers" in content else {}))
+        metadata=_metadata(run, party, document, rules, message.channel)
+        | (json.loads(text("headers")) if "headers" in content else {}))
 
 
-def _metadata(run: BillingRun, party: Party) -> dict[str, str]:
+def _metadata(run: BillingRun, party: Party, document, rules: TenantRules | None, channel: str) -> dict[str, str]:
     meta = {"drop_prefix": f"{run.tenant}/{run.period}", "mailbox_provider": (party.digital_mailbox or "").lower(),
-            "language": party.language}
+            "language": party.language, "document_type": document.document_type,
+            "amount": str(document.total_incl_vat), "currency": document.currency,
+            "due_date": document.due_date.isoformat(), "payment_reference": document.payment_reference}
     for key in ("name", "care_of", "street", "postal_code", "city", "country"):
         meta[key] = getattr(party, key) or ""
+    if rules is not None:
+        sender = rules.to_sender(party.country)
+        meta |= {"sender_name": sender.name, "bankgiro": sender.bankgiro or "", "plusgiro": sender.plusgiro or "",
+                 "iban": sender.iban or ""}
+        unread = rules.print_if_unread
+        if unread and document.document_type in unread.categories and channel in unread.channels:
+            meta["print_if_unread_days"] = str(unread.days)
     return meta
 
 

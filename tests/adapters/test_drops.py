@@ -49,12 +49,24 @@ def test_the_print_stream_starts_each_letter_on_a_new_sheet_and_the_manifest_say
     assert len(PdfReader(io.BytesIO(store.get(pdf_key))).pages) == 8  # 3+1 blank, 2, 1+1 blank
 
 
-def test_a_rerun_of_the_same_batch_overwrites_the_same_print_files(tmp_path, tag):
+def test_a_rerun_of_the_same_batch_prints_nothing_again(tmp_path, tag):
     store = RecordingStore(tmp_path / "print")
     batch = [outbound("print", tag, n, "x") for n in range(3)]
-    PrintHouseAdapter(store).send_batch(batch)
-    PrintHouseAdapter(store).send_batch(list(reversed(batch)))
-    assert store.writes[:2] == store.writes[2:] and len(store.keys()) == 2
+    first = PrintHouseAdapter(store).send_batch(batch)
+    again = PrintHouseAdapter(store).send_batch(list(reversed(batch)))  # a new process, after a crash
+    assert len(store.writes) == 2 and len(store.keys()) == 2
+    assert {r.provider_ref for r in again} == {r.provider_ref for r in first} and {r.status for r in again} == {"sent"}
+
+
+def test_a_letter_is_in_one_print_file_however_the_chunk_is_made_up_again(tmp_path, tag):
+    store = RecordingStore(tmp_path / "print")
+    letters = [outbound("print", tag, n, "x") for n in range(5)]
+    PrintHouseAdapter(store).send_batch(letters[:3])  # dropped; then the run died before recording it
+    results = PrintHouseAdapter(store).send_batch(letters[1:])  # claimed again, with two more letters
+    manifests = [k for k in store.keys() if k.endswith(".csv")]
+    printed = [row["message_id"] for k in manifests for row in manifest_rows(store, k)]
+    assert sorted(printed) == sorted(m.message_id for m in letters)  # each letter once, in one file
+    assert len(manifests) == 2 and all(r.status == "sent" for r in results)
 
 
 def test_a_simplex_print_stream_has_no_blank_pages(tmp_path, tag):
