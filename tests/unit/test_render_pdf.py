@@ -60,6 +60,29 @@ def test_rendering_is_deterministic() -> None:
     assert render_pdf(doc, demo_sender()) == render_pdf(doc, demo_sender())
 
 
+_RENDER_IN_A_NEW_PROCESS = """
+import sys, time
+from omnibill.render import render_pdf
+from tests.unit.render_fixtures import demo_sender, party, sample_invoice
+time.sleep(float(sys.argv[1]))  # another moment: no creation time may end up in the bytes
+doc = sample_invoice(currency="SEK", customer=party(country="SE", language="sv"))
+sys.stdout.buffer.write(render_pdf(doc, demo_sender()))
+"""
+
+
+def test_a_rerun_in_another_process_renders_the_same_bytes() -> None:
+    # A resend of an identical payload is delivered once by Kivra; different bytes would be a second letter.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    runs = [subprocess.run([sys.executable, "-c", _RENDER_IN_A_NEW_PROCESS, wait], cwd=root, check=True,
+                           capture_output=True, env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout
+            for wait, seed in (("0", "1"), ("1.1", "2"))]
+    assert runs[0].startswith(b"%PDF-") and runs[0] == runs[1]
+
+
 def test_totals_get_a_page_of_their_own_only_when_the_last_page_is_full() -> None:
     pages, alone = paginate(4, 100.0, 70.0)
     assert [len(p) for p in pages] == [4] and not alone
