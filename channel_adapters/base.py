@@ -61,6 +61,7 @@ class DispatchResult:
     provider_ref: str | None = None
     error: str | None = None
     permanent: bool = False
+    cost: Decimal | None = None  # what the provider says it charged, when it says
 
 
 class CallbackRejected(Exception):
@@ -139,6 +140,11 @@ class ChannelAdapter(ABC):
     def fetch_receipts(self) -> list[ReceiptEvent | PaymentEvent]:
         """Delivery reports (and payments) the provider has for us since the last call (none by default)."""
         return []
+
+    def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
+        """`fetch_receipts` under the name of the provider they came from (an adapter routing to several
+        providers answers for each)."""
+        return {self.provider or self.channel: self.fetch_receipts()}
 
     def parse_callback(self, callback: Callback) -> list[ReceiptEvent | PaymentEvent]:
         """The events in a callback the provider pushed to us; raises CallbackRejected when it is not genuine."""

@@ -1,0 +1,50 @@
+"""Provider events (delivery reports, read status) kept once per provider event id until applied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from omnibill.ledger.models import ProviderEvent
+from omnibill.ledger.repository import chunks, insert_ignore
+
+
+def store_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Keep events not seen before ({provider, event_id, message_id, status, permanent, detail, at});
+    the same provider event twice is kept once. Returns how many were new."""
+    seen: set[tuple[str, str]] = set()
+    for provider in {r["provider"] for r in rows}:
+        ids = sorted({r["event_id"] for r in rows if r["provider"] == provider})
+        for part in chunks(ids):
+            seen.update((provider, e) for e in session.scalars(
+                select(ProviderEvent.event_id).where(ProviderEvent.provider == provider,
+                                                     ProviderEvent.event_id.in_(part))))
+    now = datetime.now(timezone.utc)
+    new = {(r["provider"], r["event_id"]): r | {"received_at": now} for r in rows
+           if (r["provider"], r["event_id"]) not in seen}
+    insert_ignore(session, ProviderEvent, list(new.values()))  # another writer may have kept one meanwhile
+    return len(new)
+
+
+def pending_events(session: Session, message_ids: Iterable[str] | None = None, limit: int = 5000
+                   ) -> list[ProviderEvent]:
+    """Events not yet applied (of these messages when given), oldest first."""
+    stmt = select(ProviderEvent).where(ProviderEvent.applied_at.is_(None))
+    if message_ids is None:
+        return list(session.scalars(stmt.order_by(ProviderEvent.id).limit(limit)))
+    found: list[ProviderEvent] = []
+    for part in chunks(sorted(set(message_ids))):
+        found.extend(session.scalars(stmt.where(ProviderEvent.message_id.in_(part)).order_by(ProviderEvent.id)))
+    return found
+
+
+def mark_applied(session: Session, outcomes: dict[int, str]) -> None:
+    """Events done with, and what they did ("delivered", "opened", "ignored: …")."""
+    now = datetime.now(timezone.utc)
+    for event_id, outcome in outcomes.items():
+        session.execute(update(ProviderEvent).where(ProviderEvent.id == event_id)
+                        .values(applied_at=now, outcome=outcome[:32]))
