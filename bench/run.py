@@ -67,7 +67,7 @@ def run_stages(tenant: str, period: str, source: str) -> list[tuple[str, int, fl
 
         t = time.perf_counter()
         for channel, b in batches_to_send(ledger, run):
-            adapter = wiring.adapter(channel)
+            adapter = wiring.adapter(channel, tenant=run.tenant)
             try:
                 run_dispatch(ledger, run, channel, b, adapter, wiring.document_store(), rules=rules,
                              now=wiring.now())

@@ -1,4 +1,10 @@
-"""E-invoices to an access point's drop: one UBL (or Finvoice) file per message in a folder or bucket."""
+"""E-invoices to an access point's drop: one UBL (or Finvoice) file per message in a folder or bucket.
+
+The access point answers each invoice with a PEPPOL Message Level Response (and may later pass on the
+buyer's Invoice Response) as XML files in its responses location; `fetch_receipts` reads each new one
+once (see `channel_adapters/peppol_responses.py` for the specifications). The drop's file name,
+`<message_id>.xml`, is what the access point uses as the envelope id the response refers to.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,12 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from channel_adapters.base import Attachment, ChannelAdapter, DispatchResult, OutboundMessage, TransientError
+from channel_adapters.base import (Attachment, ChannelAdapter, DispatchResult, OutboundMessage, ReceiptEvent,
+                                   TransientError)
+from channel_adapters.peppol_responses import message_id_of, parse_application_response, receipt_from_response
 from omnibill.store import ObjectStore
+
+RESPONSES_PREFIX = "responses"  # where responses live when they share the drop's store
 
 # A drop that cannot be written (disk, network, bucket) is the provider being unavailable.
 STORE_ERRORS = (OSError, BotoCoreError, ClientError)
@@ -26,14 +36,53 @@ def xml_attachment(message: OutboundMessage) -> Attachment | None:
 
 
 class EInvoiceDropAdapter(ChannelAdapter):
-    """Writes `<drop_prefix>/<message_id>.xml`; the same message always lands on the same name."""
+    """Writes `<drop_prefix>/<message_id>.xml`; the same message always lands on the same name.
+
+    `deduplicates`: a resend overwrites the same file, and the access point answers a file name once.
+    Responses are read from `responses` (default: `responses/` in the drop itself).
+    """
 
     channel = "einvoice"
+    provider = "peppol-access-point"
     max_batch = 1000
     body_maxlen = None
+    deduplicates = True
 
-    def __init__(self, store: ObjectStore):
+    def __init__(self, store: ObjectStore, responses: ObjectStore | None = None):
         self.store = store
+        self.responses = responses or store
+        self.responses_prefix = "" if responses is not None else RESPONSES_PREFIX
+        self._read: set[str] = set()  # response files already turned into receipts (the cursor)
+        self.unreadable: list[str] = []  # response files that are no ApplicationResponse of ours
+
+    def fetch_receipts(self) -> list[ReceiptEvent]:
+        """Delivery (MLR AP/AB) and rejection (RE) reports from response files not read before."""
+        try:
+            keys = [k for k in self.responses.keys(self.responses_prefix) if k.endswith(".xml") and k not in self._read]
+        except STORE_ERRORS:
+            return []  # the responses location is unreachable: nothing new now, the next poll reads it
+        events = []
+        for key in keys:
+            try:
+                event = self._receipt(key)
+            except STORE_ERRORS:
+                break  # unread files stay for the next poll
+            self._read.add(key)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _receipt(self, key: str) -> ReceiptEvent | None:
+        try:
+            response = parse_application_response(self.responses.get(key))
+        except ValueError:
+            self.unreadable.append(key)
+            return None
+        message_id = message_id_of(response, key)
+        if message_id is None:
+            self.unreadable.append(key)
+            return None
+        return receipt_from_response(response, message_id)
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
         """Drop each message's XML; a drop that cannot be written raises TransientError."""

@@ -1,15 +1,28 @@
-"""E-mail over SMTP: one connection per batch, HTML + text + attachments, a stable Message-ID."""
+"""E-mail over SMTP: one connection per batch, HTML + text + attachments, a stable Message-ID.
+
+Each message goes out from its own VERP envelope sender (`MAIL FROM:<bounces+<message id>@domain>`),
+so an asynchronous bounce (an RFC 3464 DSN delivered to the bounce Maildir) names the message it is
+about; see `channel_adapters/bounces.py` for the sources. SMTP (RFC 5321) has no idempotency: a
+resend is delivered again, so results are yielded one by one and recorded before the next message.
+"""
 
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+from pathlib import Path
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
-                                   TransientError)
+                                   ReceiptEvent, TransientError)
+from channel_adapters.bounces import BounceMailbox, verp_sender
 from config.settings import SmtpSettings
+
+
+def bounce_maildir(settings: SmtpSettings, data_dir: str | Path) -> Path:
+    """Where bounces arrive: `bounce_maildir`, or `<data_dir>/bounces` when it is empty."""
+    return Path(settings.bounce_maildir) if settings.bounce_maildir else Path(data_dir) / "bounces"
 
 
 def message_id_header(message_id: str) -> str:
@@ -40,35 +53,51 @@ def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
 
 
 class SmtpAdapter(ChannelAdapter):
-    """Sends each message of a batch over one SMTP session (STARTTLS and AUTH when configured)."""
+    """Sends each message of a batch over one SMTP session (STARTTLS and AUTH when configured).
+
+    `deduplicates` is False: SMTP cannot recognise a resend, so the dispatcher records each result
+    before asking for the next and a crash repeats at most the one message in flight.
+    """
 
     channel = "email"
+    provider = "smtp"
     max_batch = 200
     body_maxlen = None
+    deduplicates = False
 
-    def __init__(self, settings: SmtpSettings):
+    def __init__(self, settings: SmtpSettings, bounce_maildir: str | Path | None = None):
         self.settings = settings
+        maildir = bounce_maildir or settings.bounce_maildir
+        self.bounces = BounceMailbox(maildir, settings.bounce_address) if maildir else None
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
-        """Send the batch; per-recipient refusals become failed results, an unreachable server raises."""
+    def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
+        """Send one message at a time, yielding its result; refusals fail it, an unreachable server raises."""
         if not messages:
-            return []
+            return
         conn = self._connect()
-        results: list[DispatchResult] = []
         try:
-            for message in messages:
+            for done, message in enumerate(messages):
                 try:
-                    results.append(self._send_one(conn, message))
+                    result = self._send_one(conn, message)
                 except (smtplib.SMTPServerDisconnected, OSError) as exc:
                     # Whatever the server accepted before stays sent; the rest waits for a retry.
                     # The failing message itself may have been accepted: its stable Message-ID
                     # lets the receiving side recognise the resend.
                     reason = f"SMTP connection lost: {exc}"
-                    results.extend(_failed(m, reason) for m in messages[len(results):])
-                    break
+                    for rest in messages[done:]:
+                        yield _failed(rest, reason)
+                    return
+                yield result
         finally:
             _quit(conn)
-        return results
+
+    def fetch_receipts(self) -> list[ReceiptEvent]:
+        """Bounces (RFC 3464 DSNs) that arrived in the bounce Maildir since the last call."""
+        return list(self.bounces.poll()) if self.bounces else []
+
+    def envelope_sender(self, message: OutboundMessage) -> str:
+        """The VERP `MAIL FROM` of a message (the From header stays the tenant's sender)."""
+        return verp_sender(self.settings.bounce_address, message.message_id) or self.settings.sender
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -92,7 +121,7 @@ class SmtpAdapter(ChannelAdapter):
     def _send_one(self, conn: smtplib.SMTP, message: OutboundMessage) -> DispatchResult:
         try:
             mail = build_email(message, self.settings.sender)
-            conn.send_message(mail, from_addr=self.settings.sender, to_addrs=[message.recipient])
+            conn.send_message(mail, from_addr=self.envelope_sender(message), to_addrs=[message.recipient])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(message.recipient, next(iter(exc.recipients.values())))
             return _refused(message, code, reply)

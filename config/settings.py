@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -27,7 +29,14 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = Field(None, description="SMTP password")
     starttls: bool = Field(False, description="Upgrade the connection with STARTTLS")
     timeout_s: float = Field(10.0, description="Socket timeout per SMTP connection")
-    sender: str = Field("invoices@demo.omnibill.test", description="Envelope and From address")
+    sender: str = Field("invoices@demo.omnibill.test", description="From address (the envelope sender too when "
+                                                                  "bounce_address is empty)")
+    bounce_address: str = Field("bounces@bounce.demo.omnibill.test",
+                                description="VERP base of the envelope sender: each message goes out from "
+                                            "<local>+<message id>@<domain>, so a bounce names the message; "
+                                            "empty = envelope sender is `sender`, bounces cannot be matched")
+    bounce_maildir: str = Field("", description="Maildir where bounces (RFC 3464 DSNs) to bounce_address are "
+                                                "delivered and read from; empty = <data_dir>/bounces")
 
 
 class GatewaySettings(BaseModel):
@@ -44,6 +53,9 @@ class DropSettings(BaseModel):
 
     print_url: str = Field("", description="Folder or s3:// URL for print batches; default <data_dir>/drops/print")
     einvoice_url: str = Field("", description="Folder or s3:// URL for e-invoices; default <data_dir>/drops/einvoice")
+    einvoice_responses_url: str = Field(
+        "", description="Folder or s3:// URL where the access point leaves its responses (PEPPOL Message Level "
+                        "Response / Invoice Response, one XML file each); empty = `responses/` inside the e-invoice drop")
 
 
 class S3Settings(BaseModel):
@@ -196,6 +208,10 @@ class Settings(BaseSettings):
                 return key.encode()
             time.sleep(0.01)
         raise RuntimeError(f"{path} is empty: delete it or set OMNIBILL_SECRET_KEY")
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for one purpose (address hashes, links, webhook URLs), HMAC-derived from the secret."""
+        return hmac.new(self.resolved_secret_key(), purpose.encode(), hashlib.sha256).digest()
 
     def sandbox_dir(self) -> Path:
         """Where the sandbox providers keep what they received."""

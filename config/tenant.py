@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stdnum import luhn
 
-from config.channels import CHANNELS, Channel
+from config.channels import CHANNELS, PROVIDERS, Channel
 
 ChannelName = Channel
 CATEGORY_NAMES = ("invoice", "credit_note", "reminder", "marketing", "service")
@@ -189,6 +189,12 @@ def _zone(name: str, key: str) -> str:
     return name
 
 
+def default_routes() -> dict[str, dict[str, str]]:
+    return {"email": {"default": "smtp"}, "sms": {"default": "46elks"},
+            "mailbox": {"kivra": "kivra", "digipost": "digipost", "eboks": "eboks", "omaposti": "mailbox-gateway"},
+            "einvoice": {"default": "peppol-drop"}, "print": {"default": "print-drop"}}
+
+
 class TenantRules(BaseModel):
     """Everything tenant-specific: sender, routing per category, costs."""
 
@@ -208,6 +214,31 @@ class TenantRules(BaseModel):
     print_if_unread: PrintIfUnreadRule | None = Field(
         None, description="Print a document whose digital message was not opened within some days "
                           "(the print-if-unread flow); absent: never")
+    providers: dict[str, dict[str, str]] = Field(
+        default_factory=default_routes,
+        description="Provider per channel: by customer country (ISO code, or `default`); for mailbox by the "
+                    "recipient's mailbox (kivra, digipost, eboks, omaposti). Channels not given keep the defaults")
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        routes = default_routes()
+        for channel, choice in value.items():
+            if channel not in PROVIDERS:
+                raise ValueError(f"providers.{channel}: not a channel with providers ({', '.join(PROVIDERS)})")
+            for key, provider in choice.items():
+                if provider not in PROVIDERS[channel]:
+                    raise ValueError(f"providers.{channel}.{key}: unknown provider {provider!r} "
+                                     f"(known: {', '.join(PROVIDERS[channel])})")
+            routes[channel] = (routes[channel] if channel == "mailbox" else {}) | choice
+            if channel != "mailbox" and "default" not in routes[channel]:
+                raise ValueError(f"providers.{channel}: give a `default` provider beside the countries")
+        return routes
+
+    def provider_for(self, channel: str, country: str = "", mailbox: str = "") -> str | None:
+        """The provider a message goes through: the recipient's mailbox, or the customer's country's, or the default."""
+        routes = self.providers.get(channel, {})
+        return routes.get(mailbox) if channel == "mailbox" else routes.get(country, routes.get("default"))
 
     @field_validator("categories")
     @classmethod

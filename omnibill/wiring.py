@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -59,11 +57,23 @@ def _rules(tenant: str, folder: str, _mtime_ns: int) -> TenantRules:
     return load_tenant(tenant, Path(folder))
 
 
-def adapter(channel: str, settings: Settings | None = None) -> ChannelAdapter:
-    """A fresh adapter for a channel, configured from settings."""
+def adapter(channel: str, settings: Settings | None = None, tenant: str | None = None) -> ChannelAdapter:
+    """A fresh adapter for a channel, configured from settings (and the tenant's choice of providers)."""
     from channel_adapters.registry import build_adapter
 
-    return build_adapter(channel, settings or get_settings())
+    settings = settings or get_settings()
+    return build_adapter(channel, settings, tenant_rules(tenant) if tenant else None, message_for(settings))
+
+
+def message_for(settings: Settings | None = None):
+    """Provider reference -> our message id, from the ledger (for providers that never see our id)."""
+    from omnibill.ledger.events import message_by_provider_ref
+
+    def find(provider_ref: str) -> str | None:
+        with ledger(settings).read() as session:
+            return message_by_provider_ref(session, provider_ref)
+
+    return find
 
 
 def now(settings: Settings | None = None) -> datetime:
@@ -81,7 +91,7 @@ def derived_key(purpose: str, settings: Settings | None = None) -> bytes:
               settings.resolved_database_url(), str(settings.data_dir), purpose)
     with _lock:
         if source not in _keys:
-            _keys[source] = hmac.new(settings.resolved_secret_key(), purpose.encode(), hashlib.sha256).digest()
+            _keys[source] = settings.derived_key(purpose)
         return _keys[source]
 
 

@@ -11,7 +11,7 @@ from omnibill.receipts.stage import run_receipts
 @task(name="receipts", task_run_name="receipts[{channel}]", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def receipts(tenant: str, period: str, channel: str) -> int:
     """Collect delivery reports from a channel's provider and mark messages delivered or bounced."""
-    source = wiring.adapter(channel)
+    source = wiring.adapter(channel, tenant=tenant)
     try:
         applied = run_receipts(wiring.ledger(), wiring.run_of(tenant, period), source)
     finally:

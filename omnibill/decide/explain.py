@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from omnibill.decide.texts import CHANNEL_WORDS, describe_steps
 from omnibill.ledger.models import BillingRun, Document, Message
+from omnibill.ledger.payments import PaidFact, paid_references
 from omnibill.ledger.reports import (customer_in_run, documents_of_customer, messages_of_documents,
                                      quarantined_of_customer)
+from omnibill.payments import compact_reference
 from omnibill.privacy import mask_email, mask_tail, scrub
 
 
@@ -25,16 +27,20 @@ def explain_customer(session: Session, run: BillingRun, customer_id: str) -> dic
     docs = documents_of_customer(session, run.id, customer_id)
     messages = messages_of_documents(session, [d.id for d in docs])
     held = quarantined_of_customer(session, run.id, customer_id)
+    paid = paid_references(session, run.tenant, [d.payment_reference for d in docs if d.payment_reference])
     return {"tenant": run.tenant, "period": run.period, "customer_id": customer_id, "known": customer is not None,
             "contact": _masked_contact(customer.data if customer else {}) if customer else {},
-            "documents": [_document(d, messages.get(d.id, [])) for d in docs],
+            "documents": [_document(d, messages.get(d.id, []), paid.get(compact_reference(d.payment_reference or "")))
+                          for d in docs],
             "quarantined": [{"table": q.table_name, "record": q.record_key, "where": f"{q.file} row {q.row_number}",
                              "field": q.field, "reason": scrub(q.reason)} for q in held]}
 
 
-def _document(doc: Document, messages: list[Message]) -> dict[str, Any]:
+def _document(doc: Document, messages: list[Message], paid: PaidFact | None = None) -> dict[str, Any]:
     steps = json.loads(doc.decision_rules) if doc.decision_rules else []
     return {"document_id": doc.invoice_id, "document_type": doc.document_type,
+            "paid": {"paid_on": paid.paid_on.isoformat(), "amount": str(paid.amount), "currency": paid.currency,
+                     "in_words": paid.words()} if paid else None,
             "decision": doc.decision, "reason": scrub(doc.decision_reason or "not decided yet"),
             "rules": [{k: scrub(str(v)) for k, v in s.items()} for s in steps],
             "rules_in_words": [scrub(line) for line in describe_steps(steps)],
@@ -76,8 +82,11 @@ def render_text(explained: dict[str, Any]) -> str:
     if not explained["documents"] and not explained.get("quarantined"):
         lines.append("  no documents for this customer in this run")
     for d in explained["documents"]:
-        chosen = CHANNEL_WORDS.get(d["decision"] or "", "no channel") if d["decision"] != "none" else "no channel"
+        chosen = CHANNEL_WORDS.get(d["decision"] or "", "no channel") if d["decision"] not in ("none", "paid") \
+            else "not sent" if d["decision"] == "paid" else "no channel"
         lines += ["", f"{d['document_type']} {d['document_id']}: {chosen}", f"  why: {d['reason']}"]
+        if d.get("paid"):
+            lines.append(f"  {d['paid']['in_words']}")
         lines += [f"  - {line}" for line in d["rules_in_words"]]
         for m in d["messages"]:
             kind = KIND_WORDS.get(m["kind"]) or ("fallback" if m["fallback_of"] else "message")

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from config.settings import GatewaySettings, get_settings
+from config.settings import Settings, get_settings
+from config.tenant import TenantRules
 from omnibill.decide.reachability import MAILBOX_PROVIDERS
 
 MailboxLookup = Callable[[str, list[str]], set[str]]
@@ -20,20 +21,23 @@ _down_until: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lookups: dict[str, MailboxLookup] = {}
 
 
-def provider_lookup(gateway: GatewaySettings | None = None) -> MailboxLookup:
-    """The mailbox provider's usermatch (configured in settings unless given), as (provider, ids) -> registered ids."""
-    from channel_adapters.digital_mailbox import DigitalMailboxAdapter
+def provider_lookup(settings: Settings | None = None, rules: TenantRules | None = None) -> MailboxLookup:
+    """Each mailbox provider's usermatch (the provider the rules route that mailbox to), as
+    (mailbox, ids) -> registered ids."""
+    from channel_adapters.registry import build_adapter
 
-    gateway = gateway or get_settings().gateway
+    settings = settings or get_settings()
 
     def registered(provider: str, ids: list[str]) -> set[str]:
-        adapter = DigitalMailboxAdapter(gateway)
+        adapter = build_adapter("mailbox", settings, rules)
         try:
             return adapter.registered(provider, ids)
         finally:
             adapter.close()
 
-    return _lookups.setdefault(gateway.mailbox_url, registered)
+    key = (settings.kivra.base_url, settings.digipost.base_url, settings.eboks.base_url, settings.gateway.mailbox_url,
+           repr(rules.providers.get("mailbox")) if rules else "")
+    return _lookups.setdefault(repr(key), registered)
 
 
 def answered_in_advance(lookup: MailboxLookup, customers: pd.DataFrame) -> MailboxLookup:

@@ -15,6 +15,7 @@ from omnibill.decide import companions
 from omnibill.decide.engine import decide_frame
 from omnibill.decide.frames import customers_frame, docs_frame, prefs_frame
 from omnibill.decide.mailbox import MailboxLookup, answered_in_advance, check_mailboxes, provider_lookup
+from omnibill.decide.paid import paid_reminders
 from omnibill.ledger.decisions import (add_suppressions, primary_counts, primary_channels_tried, promote_due,
                                         suppressed_hashes, write_decisions)
 from omnibill.decide.choices import merge_choices
@@ -64,15 +65,17 @@ def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: Tenant
     now = now or datetime.now(timezone.utc)
     promote_due(session, run.id, now, batch_no)
     pairs = undecided_documents(session, run.id, batch_no)
+    paid = paid_reminders(session, run.tenant, [d for d, _ in pairs], now)
+    pairs = [(d, c) for d, c in pairs if d.id not in paid]
     if not pairs:
-        return Counter()
+        return Counter(paid=len(paid)) if paid else Counter()
     lookup = provider_lookup() if mailbox_lookup is _DEFAULT else mailbox_lookup
     out, docs = _decide(session, run, pairs, rules, now, lookup, hash_key, tried={})
     write_decisions(session, [{"id": doc.id, "decision": ch or "none", "decision_reason": reason,
                                "decision_rules": fired, "decided_at": now}
                               for doc, ch, reason, fired in zip(docs, out["channel"], out["reason"], out["rules"])])
     add_messages(session, _message_rows(run, docs, out, rules))
-    return Counter(out["channel"].replace("", "unreachable"))
+    return Counter(out["channel"].replace("", "unreachable")) + Counter(paid=len(paid))
 
 
 def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message], rules: TenantRules, *,

@@ -4,7 +4,8 @@ The tenant's `[print_if_unread]` rule names the document categories and the days
 letter at most: a new message in channel `print`, kind `print_if_unread`, with the stable id
 `message_key(tenant, period, invoice id, "print:print-if-unread")`, planned here and then rendered and
 sent by the normal render and dispatch stages. Never for a document that was opened (portal or mailbox
-read status), that already has a print message of any kind, or whose customer has no complete postal
+read status), that is paid (a payment with its reference is in the ledger), that already has a print
+message of any kind, or whose customer has no complete postal
 address (the same reachability rules as the decide stage) or a postal address that was suppressed.
 """
 
@@ -20,9 +21,11 @@ from omnibill.decide.texts import CHANNEL_WORDS, phrase
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.decisions import suppressed_hashes
 from omnibill.ledger.models import BillingRun
+from omnibill.ledger.payments import paid_references
 from omnibill.ledger.repository import add_messages
 from omnibill.ledger.unread import LETTER_KIND, letter_states, unread_documents
 from omnibill.model import message_key
+from omnibill.payments import compact_reference
 
 LETTER_KEY = "print:print-if-unread"  # the last fact of a letter's stable message id
 
@@ -65,10 +68,13 @@ def run_print_if_unread(ledger: Ledger, run: BillingRun, rules: TenantRules, now
         customers = customers_frame([c.data for _, c, _, _ in found])
         reach = reach_frame(customers, hash_key)
         suppressed = suppressed_hashes(session, run.tenant, reach["hash_print"])
+        paid = paid_references(session, run.tenant, [doc.payment_reference for doc, _, _, _ in found])
         rows, skipped = [], []
         for doc, customer, message, sent_at in found:
             why, address = reach.at[customer.customer_id, "why_print"], reach.at[customer.customer_id, "hash_print"]
-            if why:
+            if fact := paid.get(compact_reference(doc.payment_reference or "")):
+                problem = f"no letter: {fact.words()}"
+            elif why:
                 problem = f"no letter: {phrase(why)}"
             elif address in suppressed:
                 problem = f"no letter: {phrase('suppressed', suppressed[address])}"

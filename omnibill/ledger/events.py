@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from omnibill.ledger.models import ProviderEvent
+from omnibill.ledger.models import BillingRun, Message, ProviderEvent
 from omnibill.ledger.repository import chunks, insert_ignore
 
 
@@ -48,3 +48,17 @@ def mark_applied(session: Session, outcomes: dict[int, str]) -> None:
     for event_id, outcome in outcomes.items():
         session.execute(update(ProviderEvent).where(ProviderEvent.id == event_id)
                         .values(applied_at=now, outcome=outcome[:32]))
+
+
+def tenants_of_messages(session: Session, message_ids: Iterable[str]) -> dict[str, str]:
+    """The tenant each message was sent for."""
+    found: dict[str, str] = {}
+    for part in chunks(sorted(set(message_ids))):
+        stmt = select(Message.id, BillingRun.tenant).join(BillingRun, BillingRun.id == Message.run_id)
+        found.update(dict(session.execute(stmt.where(Message.id.in_(part))).all()))
+    return found
+
+
+def message_by_provider_ref(session: Session, provider_ref: str) -> str | None:
+    """Our message id for the provider's reference to it (for providers that never see our id)."""
+    return session.scalar(select(Message.id).where(Message.provider_ref == provider_ref).limit(1))

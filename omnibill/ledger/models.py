@@ -121,7 +121,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ix_messages_run_channel_batch_state", "run_id", "channel", "batch_no", "state"),
-                      Index("ix_messages_state_not_before", "state", "not_before"))
+                      Index("ix_messages_state_not_before", "state", "not_before"),
+                      Index("ix_messages_provider_ref", "provider_ref"))
 
 
 class Suppression(Base):
@@ -233,3 +234,28 @@ class QuarantinedRow(Base):
     field: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Payment(Base):
+    """A payment a bank or provider reported for a tenant, kept once per (source, event id).
+
+    Matched to the document with its payment reference among the tenant's runs (`document_id`), or kept
+    unmatched with the reason (`status` "unmatched") so that nothing a bank reported is lost.
+    """
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(160))
+    reference: Mapped[str] = mapped_column(String(64))  # compacted: no spaces, upper case
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # matched, unmatched
+    reason: Mapped[str | None] = mapped_column(Text)
+    document_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ux_payments_source_event", "source", "event_id", unique=True),
+                      Index("ix_payments_tenant_reference", "tenant", "reference"))

@@ -43,16 +43,25 @@ class Progress:
 
 
 def publish_channels(tenant: str, period: str, rec: dict[str, Any]) -> None:
-    """Table: one row per channel with planned, sent, delivered, failed, rejected, scheduled, pending, suppressed, cost."""
+    """Table: one row per channel with planned, sent, delivered, failed, rejected, scheduled, pending, suppressed, cost,
+    and the paid share (documents paid / documents that reached the recipient there, with the amounts paid)."""
     rows = [{"channel": c["channel"], "planned": c["planned"], "sent": c["sent"], "delivered": c["delivered"],
              "failed": c["failed"], "rejected": c["rejected"], "scheduled": c["scheduled"], "pending": c["pending"],
-             "suppressed": 0, "cost_eur": f"{Decimal(c['cost']):.2f}"} for c in rec["channels"]]
+             "suppressed": 0, "cost_eur": f"{Decimal(c['cost']):.2f}", **_paid_columns(c)} for c in rec["channels"]]
     rows.append({"channel": "(none)", "planned": 0, "sent": 0, "delivered": 0, "failed": 0, "rejected": 0,
-                 "scheduled": 0, "pending": 0, "suppressed": rec["unreachable"], "cost_eur": "0"})
+                 "scheduled": 0, "pending": 0, "suppressed": rec["unreachable"], "cost_eur": "0",
+                 "paid": 0, "paid_share": "-", "amounts_paid": ""})
     create_table_artifact(key=artifact_key(tenant, period, "channels"), table=rows,
                           description=f"{tenant} {period} ({rec.get('status', '?')}): messages per channel (failed = "
                                       "transient, will be rerun; rejected = permanent, fallback planned; scheduled = "
                                       "waiting for the end of quiet hours; suppressed = nobody to send to)")
+
+
+def _paid_columns(c: dict[str, Any]) -> dict[str, Any]:
+    """A channel's paid documents, their share of the documents reached, and the amounts paid."""
+    return {"paid": c.get("paid", 0), "paid_share": f"{100 * c.get('paid_share', 0):.1f}%",
+            "amounts_paid": ", ".join(f"{cur} {Decimal(a):,.2f}"
+                                      for cur, a in sorted(c.get("amounts_paid", {}).items()))}
 
 
 def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_text: str) -> None:
@@ -74,7 +83,9 @@ def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_
                 f"| failed, transient | {o['failed_transient']} |\n| failed, permanent | {o['failed_permanent']} |\n"
                 f"| scheduled | {o['scheduled']} |\n"
                 f"| pending | {o['pending']} |\n| unreachable (suppressed) | {rec['unreachable']} |\n"
-                f"| quarantined | {rec['quarantined']} |\n\n**{verdict}.** {todo}\n\n```\n{table_text}\n```\n")
+                f"| quarantined | {rec['quarantined']} |\n"
+                f"| reminders not sent, invoice paid | {rec.get('paid_unsent', 0)} |\n\n"
+                f"**{verdict}.** {todo}\n\n```\n{table_text}\n```\n")
     create_markdown_artifact(key=artifact_key(tenant, period, "reconciliation"), markdown=markdown,
                              description=f"Reconciliation of {tenant} {period}: documents in = accounted for")
 

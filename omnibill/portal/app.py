@@ -4,6 +4,7 @@
 /d/{token}/pdf        the PDF as it was sent (or rendered again when none was stored)
 /p/{token}            the preference center (GET: the form; POST: the choices, CSRF-protected)
 /unsubscribe/{token}  one-click unsubscribe from marketing (RFC 8058 POST; GET asks to confirm)
+/webhooks/{provider}  delivery reports, reads and payments pushed by providers (omnibill/portal/webhooks.py)
 Unknown, expired or altered tokens answer 404 after the same ledger lookup (of no document).
 """
 
@@ -25,6 +26,7 @@ from omnibill import wiring
 from omnibill.links import LinkSigner
 from omnibill.portal import recipient
 from omnibill.portal.security import Guard, csrf_ok, csrf_token
+from omnibill.portal.webhooks import add_webhooks
 from omnibill.render import render_pdf
 from omnibill.render.html_doc import render_html_document
 from omnibill.render.texts import format_date, language_of, texts_for
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.opens = opens
     app.add_middleware(Guard, rate=settings.portal.rate_limit, storage=settings.portal.rate_limit_storage,
                        trust_forwarded_for=settings.portal.trust_forwarded_for, guarded=("/d/", "/p/", "/unsubscribe/"))
+    add_webhooks(app, settings)
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     reader: LinkSigner = wiring.link_signer(settings=settings)
     client_key = wiring.derived_key("portal-client", settings)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy.orm import Session
+
 from channel_adapters.base import ChannelAdapter, PaymentEvent, ReceiptEvent
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
+from omnibill.ledger.events import tenants_of_messages
 from omnibill.receipts.apply import apply_pending, take_events
+from omnibill.receipts.payments import record_payments
 
 
 def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> int:
@@ -24,14 +28,20 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> in
         with ledger.transaction() as session:
             counts.update(take_events(session, provider, receipts))
             if payments:
-                counts.update(record_payments_of(session, run.tenant, payments))
+                counts.update(take_payments(session, payments, run.tenant))
     with ledger.transaction() as session:
         counts.update(apply_pending(session))
     return sum(counts[k] for k in ("delivered", "opened", "failed", "bounced"))
 
 
-def record_payments_of(session, tenant: str, payments: list[PaymentEvent]) -> Counter:
-    """Payments a provider reported (Kivra), matched to documents by payment reference."""
-    from omnibill.receipts.payments import record_payments
-
-    return record_payments(session, tenant, payments)
+def take_payments(session: Session, payments: list[PaymentEvent], tenant: str | None = None) -> Counter:
+    """Payments a provider reported (Kivra), matched to documents by payment reference within the tenant
+    of the message they name (or `tenant` when they name none)."""
+    tenants = tenants_of_messages(session, [p.message_id for p in payments if p.message_id])
+    by_tenant: dict[str, list[PaymentEvent]] = {}
+    for p in payments:
+        by_tenant.setdefault(tenants.get(p.message_id or "", tenant or ""), []).append(p)
+    counts: Counter = Counter()
+    for owner, theirs in by_tenant.items():
+        counts.update(record_payments(session, owner, theirs))
+    return counts

@@ -15,6 +15,7 @@ from omnibill.ledger.runs import finish_run
 from omnibill.ledger.reports import (count_documents, count_quarantined, failures, forecast, message_tallies,
                                      primary_states)
 from omnibill.model import MESSAGE_CATEGORIES
+from omnibill.reconcile.paid import PAID, add_paid, paid_table
 
 BUCKETS = ("planned", "sent", "delivered", "failed", "rejected", "scheduled", "held", "pending", "cancelled")
 
@@ -29,6 +30,14 @@ class ChannelLine:
     amounts: dict[str, Decimal] = field(default_factory=dict)
     cost: Decimal = Decimal("0")
     opened: int = 0  # messages whose document the recipient opened (portal, or the mailbox's read status)
+    reached_documents: int = 0  # billing documents whose primary message in this channel was sent or delivered
+    paid: int = 0  # of those, the documents paid (a payment with their reference)
+    amounts_paid: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def paid_share(self) -> float:
+        """Paid among the documents that reached the recipient in this channel."""
+        return self.paid / self.reached_documents if self.reached_documents else 0.0
 
     @property
     def opened_share(self) -> float:
@@ -50,11 +59,12 @@ class Reconciliation:
     outcome: dict[str, int]
     channels: list[ChannelLine]
     messages: dict[str, Any] = field(default_factory=dict)
+    paid_unsent: int = 0  # reminders not sent because their invoice was paid
 
     @property
     def accounted(self) -> int:
-        """Documents with a known outcome, quarantined rows included."""
-        return sum(self.outcome.values()) + self.quarantined + self.unreachable
+        """Documents with a known outcome, quarantined rows and reminders not sent as paid included."""
+        return sum(self.outcome.values()) + self.quarantined + self.unreachable + self.paid_unsent
 
     @property
     def left_to_send(self) -> int:
@@ -75,11 +85,15 @@ class Reconciliation:
         """JSON-friendly form, for the run summary and artifacts."""
         return {"tenant": self.tenant, "period": self.period, "invoice_rows": self.invoice_rows,
                 "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
-                "unreachable": self.unreachable, "outcome": self.outcome, "accounted": self.accounted,
+                "unreachable": self.unreachable, "paid_unsent": self.paid_unsent, "outcome": self.outcome,
+                "accounted": self.accounted,
                 "balanced": self.balanced, "status": run_status(self), "left_to_send": self.left_to_send, "messages": self.messages,
                 "channels": [{"channel": c.channel, "kind": c.kind, **c.counts, "cost": str(c.cost), "opened": c.opened,
                               "opened_share": round(c.opened_share, 4),
-                              "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())}}
+                              "amounts_sent": {cur: str(a) for cur, a in sorted(c.amounts.items())},
+                              "reached_documents": c.reached_documents, "paid": c.paid,
+                              "paid_share": round(c.paid_share, 4),
+                              "amounts_paid": {cur: str(a) for cur, a in sorted(c.amounts_paid.items())}}
                              for c in self.channels]}
 
 
@@ -147,11 +161,13 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
             line.cost += Decimal(cost or 0)
         if state in ("sent", "delivered") and kind == "primary" and currency:
             line.amounts[currency] = line.amounts.get(currency, Decimal("0")) + Decimal(amount or 0)
+    add_paid(session, run, channels)
     return Reconciliation(
         tenant=run.tenant, period=run.period, invoice_rows=invoice_rows,
         documents_in_ledger=count_documents(session, run.id, billing=True),
         quarantined=count_quarantined(session, run.id, "invoices"),
         unreachable=count_documents(session, run.id, billing=True, decision="none"),
+        paid_unsent=count_documents(session, run.id, billing=True, decision=PAID),
         outcome=document_outcomes(session, run.id),
         channels=sorted(channels.values(), key=lambda c: c.channel),
         messages=_message_accounts(session, run.id))
@@ -208,11 +224,12 @@ def render_table(rec: Reconciliation) -> str:
               f" + failed {o['failed_transient'] + o['failed_permanent']} + scheduled {o['scheduled']}"
               f" + pending {o['pending']}"
               f" + unreachable {rec.unreachable} + quarantined {rec.quarantined}"
-              f"  -> {'balanced' if rec.balanced else 'NOT BALANCED (' + str(rec.accounted) + ' accounted)'}"]
+              + (f" + paid before the reminder {rec.paid_unsent}" if rec.paid_unsent else "")
+              + f"  -> {'balanced' if rec.balanced else 'NOT BALANCED (' + str(rec.accounted) + ' accounted)'}"]
     if rec.messages and rec.messages["in_extract"]:
         m, mo = rec.messages, rec.messages["outcome"]
         lines.append(f"messages in extract: {m['in_extract']}  = sent {mo['sent'] + mo['delivered']}"
                      f" + failed {mo['failed_transient'] + mo['failed_permanent']} + scheduled {mo['scheduled']}"
                      f" + pending {mo['pending']} + not sent by the rules {m['suppressed']}"
                      f" + quarantined {m['quarantined']}")
-    return "\n".join(lines)
+    return "\n".join(lines + paid_table(rec.channels))

@@ -26,7 +26,7 @@ def status_rows(session: Session, run: BillingRun,
         base = {"document_id": doc.invoice_id, "customer_id": doc.customer_id, "document_type": doc.document_type,
                 "batch": doc.batch_no, "decision": scrub(doc.decision_reason)}
         if msg is None:
-            state = "pending" if doc.decision is None else "suppressed"
+            state = "pending" if doc.decision is None else "paid" if doc.decision == "paid" else "suppressed"
             rows.append(base | {"channel": None, "kind": "primary", "state": state,
                                 "reason": scrub(doc.decision_reason or "not decided yet"),
                                 "attempts": 0, "message_id": None, "fallback_of": None, "not_before": None})

@@ -13,6 +13,7 @@ import uvicorn
 
 from config.settings import Settings
 from omnibill.sandbox import providers
+from omnibill.sandbox.access_point import SandboxAccessPoint
 from omnibill.sandbox.callbacks import CallbackSender
 from omnibill.sandbox.faults import Faults
 from omnibill.sandbox.gateway import create_gateway_app
@@ -34,6 +35,7 @@ class Sandbox:
         self.directory = Path(directory)
         self.settings = settings  # the credentials the imitated providers expect (get_settings() when None)
         self.callbacks: CallbackSender | None = None
+        self._access_point: SandboxAccessPoint | None = None
         self.host = host
         self.smtp_port = smtp_port
         self.http_port = http_port
@@ -57,10 +59,15 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         """Bind both ports and serve in background threads; returns self."""
+        from config.settings import get_settings
+
+        settings = self.settings or get_settings()
         self.ledger = SandboxLedger(self.directory)
         try:
-            self._smtp = start_smtp(self.ledger, self.faults, self.host, self.smtp_port)
+            self._smtp = start_smtp(self.ledger, self.faults, self.host, self.smtp_port,
+                                    bounce_maildir=settings.smtp.bounce_maildir or None)
             self.smtp_port = self._smtp.port
+            self._access_point = SandboxAccessPoint.from_settings(settings, self.faults).start()
             self._start_http()
         except BaseException:
             self.stop()
@@ -80,6 +87,9 @@ class Sandbox:
         if self.callbacks is not None:
             self.callbacks.close()
             self.callbacks = None
+        if self._access_point is not None:
+            self._access_point.stop()
+            self._access_point = None
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
@@ -121,20 +131,11 @@ class Sandbox:
 
     def provider_urls(self) -> dict[str, str]:
         """Settings group -> the base URL of its imitation on this sandbox (e.g. kivra -> http://…/kivra)."""
-        base = f"http://{self.host}:{self.http_port}"
-        urls = {}
-        for module in providers.modules():
-            default = Settings.model_fields[module.SETTINGS].default_factory().base_url
-            urls[module.SETTINGS] = base + urlsplit(default).path  # the path stays (46elks' /46elks/a1)
-        return urls
+        return provider_urls(self.host, self.http_port)
 
     def environment(self) -> dict[str, str]:
         """OMNIBILL_* variables that point a run's adapters at this (started) sandbox."""
-        base = f"http://{self.host}:{self.http_port}"
-        env = {"OMNIBILL_SMTP__HOST": self.host, "OMNIBILL_SMTP__PORT": str(self.smtp_port),
-               "OMNIBILL_GATEWAY__SMS_URL": f"{base}/sms", "OMNIBILL_GATEWAY__MAILBOX_URL": f"{base}/mailbox"}
-        env.update({f"OMNIBILL_{group.upper()}__BASE_URL": url for group, url in self.provider_urls().items()})
-        return env
+        return sandbox_environment(self.host, self.smtp_port, self.http_port)
 
     def _start_http(self) -> None:
         # Binding here (not inside uvicorn) gives the real port for port 0 and fails fast when busy.
@@ -159,6 +160,26 @@ class Sandbox:
                 sock.close()
                 raise RuntimeError(f"sandbox HTTP gateway did not start on {self.host}:{self.http_port}")
             time.sleep(0.01)
+
+
+def provider_urls(host: str, http_port: int) -> dict[str, str]:
+    """Settings group -> the base URL of its imitation on a sandbox at host:http_port."""
+    urls = {}
+    for module in providers.modules():
+        default = Settings.model_fields[module.SETTINGS].default_factory().base_url
+        urls[module.SETTINGS] = f"http://{host}:{http_port}{urlsplit(default).path}"  # the path stays (/46elks/a1)
+    return urls
+
+
+def sandbox_environment(host: str, smtp_port: int, http_port: int) -> dict[str, str]:
+    """OMNIBILL_* variables that point a run's adapters at a sandbox on these ports (in any process)."""
+    base = f"http://{host}:{http_port}"
+    env = {"OMNIBILL_SMTP__HOST": host, "OMNIBILL_SMTP__PORT": str(smtp_port),
+           "OMNIBILL_GATEWAY__SMS_URL": f"{base}/sms", "OMNIBILL_GATEWAY__MAILBOX_URL": f"{base}/mailbox",
+           "OMNIBILL_SANDBOX__HOST": host, "OMNIBILL_SANDBOX__SMTP_PORT": str(smtp_port),
+           "OMNIBILL_SANDBOX__HTTP_PORT": str(http_port)}
+    env.update({f"OMNIBILL_{group.upper()}__BASE_URL": url for group, url in provider_urls(host, http_port).items()})
+    return env
 
 
 def providers_listening(settings: Settings) -> bool:

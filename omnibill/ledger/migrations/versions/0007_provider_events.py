@@ -1,4 +1,5 @@
-"""provider_events: delivery reports and reads from providers (pushed or polled), once per provider event id
+"""provider_events: delivery reports and reads from providers (pushed or polled), once per provider event id;
+messages by provider_ref
 
 Revision ID: 0007
 Revises: 0006
@@ -31,7 +32,10 @@ def upgrade() -> None:
     op.create_index("ux_provider_events_provider_event", "provider_events", ["provider", "event_id"], unique=True)
     op.create_index("ix_provider_events_pending", "provider_events", ["applied_at"])
     op.create_index("ix_provider_events_message_id", "provider_events", ["message_id"])
+    # Providers that never see our message id (Kivra) call back with their own reference.
+    op.create_index("ix_messages_provider_ref", "messages", ["provider_ref"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_provider_ref", table_name="messages")
     op.drop_table("provider_events")
