@@ -84,7 +84,7 @@ class EboksAdapter(ChannelAdapter):
             missing = "a PDF attachment" if pdf is None else "a CPR number"
             return DispatchResult(message.message_id, "failed", error=f"message has no {missing}", permanent=True)
         return self.client.put(self._url(f"/v1/dispatches/{message.message_id}"), headers=self._headers(), json={
-            "recipient": {"type": "CPR", "id": message.recipient, "country": self.settings.country},
+            "recipient": {"type": "CPR", "id": cpr(message.recipient), "country": self.settings.country},
             "mandatory": self.settings.mandatory, "title": message.subject[:50],
             "document": {"filename": pdf.filename, "content_type": pdf.content_type,
                          "content_base64": base64.b64encode(pdf.content).decode()}})
@@ -102,9 +102,10 @@ class EboksAdapter(ChannelAdapter):
     def registered(self, national_ids: Iterable[str]) -> set[str]:
         """Which of these CPR numbers receive this sender's post in e-Boks."""
         ids = list(national_ids)
-        body = {"recipients": [{"type": "CPR", "id": i, "country": self.settings.country} for i in ids]}
+        body = {"recipients": [{"type": "CPR", "id": cpr(i), "country": self.settings.country} for i in ids]}
         response = self._checked("POST", "/v1/recipients/lookup", json=body)
-        return set(response.json().get("registered", [])) & set(ids)
+        found = set(response.json().get("registered", []))
+        return {i for i in ids if cpr(i) in found}
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Status events (delivered, read) since the last call, page by page."""
@@ -158,3 +159,8 @@ def _reason(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:200] or response.reason_phrase
     return f"{body.get('error', '')}: {body.get('message', '')}"[:200] if isinstance(body, dict) else ""
+
+
+def cpr(national_id: str) -> str:
+    """A CPR number as e-Boks takes it: ten digits, without the dash it is often written with (DDMMYY-XXXX)."""
+    return national_id.replace("-", "").replace(" ", "")

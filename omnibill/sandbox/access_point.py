@@ -94,6 +94,10 @@ class SandboxAccessPoint:
             root = etree.fromstring(xml, _PARSER)
         except etree.XMLSyntaxError:
             return build_mlr(envelope_id, SANDBOX_AP_ENDPOINT, None, [("SV", "The document is not well-formed XML")])
+        if etree.QName(root).localname == "Finvoice":
+            # A Finnish e-invoice goes on to the recipient's bank or operator: the access point (here, the
+            # Finvoice operator) acknowledges it as it acknowledges a UBL invoice.
+            return build_mlr(envelope_id, SANDBOX_AP_ENDPOINT, None, [])
         if root.tag not in UBL_ROOTS:
             kind = etree.QName(root).localname
             return build_mlr(envelope_id, SANDBOX_AP_ENDPOINT, None,

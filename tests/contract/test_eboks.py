@@ -59,8 +59,12 @@ def test_documented_addressing_rules(adapter, settings, tag):
     dashed = message(tag, 2, recipient=DOCUMENTED["rejected_example"])
     unsubscribed = message(tag, 3, recipient="0710880000")
     results = list(adapter.send([dashed, unsubscribed]))
-    assert [(r.status, r.permanent) for r in results] == [("failed", True), ("failed", True)]
-    assert "invalid_recipient" in results[0].error and "recipient_not_found" in results[1].error
+    # The CPR number as often written (DDMMYY-XXXX) goes out as the ten digits e-Boks takes.
+    assert [(r.status, r.permanent) for r in results] == [("sent", False), ("failed", True)]
+    assert "recipient_not_found" in results[1].error
+    answer = httpx.put(f"{settings.eboks.base_url}/v1/dispatches/{tag}x", headers=adapter._headers(), json={
+        "recipient": {"type": "CPR", "id": DOCUMENTED["rejected_example"], "country": "DK"}})
+    assert answer.status_code == 400 and "invalid_recipient" in answer.text  # the sandbox keeps the rule
     mandatory = EboksAdapter(settings.eboks.model_copy(update={"mandatory": True}))
     assert [r.status for r in mandatory.send([message(tag, 4, recipient="0710880000")])] == ["sent"]
 
