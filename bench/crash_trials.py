@@ -159,21 +159,17 @@ class Trials:
 
 def _ledger_counts(env: dict[str, str], period: str) -> tuple[Counter, int, str]:
     """Messages the ledger says reached their provider, per channel; messages left in between; run status."""
-    from sqlalchemy import func, select
-
     from omnibill.ledger.db import Ledger
-    from omnibill.ledger.models import BillingRun, Message
+    from omnibill.ledger.reports import message_tallies
+    from omnibill.ledger.runs import find_run
 
     ledger = Ledger(f"sqlite:///{env['OMNIBILL_DATA_DIR']}/omnibill.sqlite")
     try:
         with ledger.read() as session:
-            run = session.scalars(select(BillingRun).where(BillingRun.tenant == "demo",
-                                                           BillingRun.period == period)).first()
+            run = find_run(session, "demo", period)
             if run is None:
                 return Counter(), 0, "no run"
-            rows = session.execute(select(Message.channel, Message.state, Message.permanent, func.count())
-                                   .where(Message.run_id == run.id)
-                                   .group_by(Message.channel, Message.state, Message.permanent)).all()
+            rows = [(t[0], t[3], t[4], t[6]) for t in message_tallies(session, run.id)]
             status = run.status
     finally:
         ledger.dispose()

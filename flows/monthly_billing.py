@@ -11,7 +11,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.rounds import RunIncomplete, collect_receipts, holder_name, left_to_do, render_and_dispatch
+from flows.rounds import RunIncomplete, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
@@ -81,7 +81,6 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
     if dry_run:
         return _forecast(tenant, period, extracted["batches"], progress)
     render_and_dispatch(tenant, period, progress, hold=hold)
-    collect_receipts(tenant, period)
     summary = reconcile(tenant, period, extracted["invoice_rows"])
     progress.at(100)
     if left := left_to_do(summary):

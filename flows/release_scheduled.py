@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.logging import get_run_logger
 
-from flows.rounds import collect_receipts, holder_name, render_and_dispatch
+from flows.rounds import holder_name, render_and_dispatch
 from omnibill import wiring
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
@@ -32,7 +32,6 @@ def release_scheduled(tenant: str = "demo") -> dict:
                 if not due and not wiring.has_work(tenant, period):
                     continue  # still night for everyone waiting: nothing to do until the next release
                 render_and_dispatch(tenant, period, Progress(tenant, period, "release-progress"), hold=hold)
-                collect_receipts(tenant, period)
                 summary = reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
         except RunActive as busy:
             log.info("skipped %s %s: %s (the next release picks its messages up)", tenant, period, busy)

@@ -9,7 +9,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from config.channels import DISPATCH_CHANNELS
-from flows.rounds import RunIncomplete, collect_receipts, holder_name, left_to_do, render_and_dispatch
+from flows.rounds import RunIncomplete, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
@@ -48,7 +48,6 @@ def rerun_failed(
     with wiring.hold_run(tenant, period, holder_name(), create=False) as hold, slot(tenant_limit_name(tenant)):
         # The ledger decides: sent and permanently failed messages are never picked again.
         failed = render_and_dispatch(tenant, period, progress, channel=channel, batch=batch, hold=hold)
-        collect_receipts(tenant, period)
         summary = reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
     progress.at(100)
     if failed:

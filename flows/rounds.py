@@ -1,7 +1,7 @@
 """Orchestration shared by the monthly run, the rerun and the release of scheduled messages.
 
-Render what is planned, send what is rendered, round by round while fallbacks get planned; then
-collect receipts. Only tasks are called here; the ledger is asked through the stages' read functions.
+Render what is planned, send what is rendered, collect what providers report back (bounces and
+rejections plan fallbacks), round by round while fallbacks get planned. Only tasks are called here; the ledger is asked through the stages' read functions.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         progress.at(50 if round_no == 0 else progress.percent)
         pairs = batches_to_send(wiring.ledger(), run, channel, batch)
         failed = _dispatch_all(tenant, period, sender, pairs, total, progress if round_no == 0 else None)
+        # What came back already (a bounce, an access point's rejection) plans its fallback in this run.
+        collect_receipts(tenant, period)
         if not fallbacks(tenant, period):
             break
     _report_failed(tenant, period, failed)

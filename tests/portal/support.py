@@ -124,12 +124,20 @@ def path_of(link: str) -> str:
 
 
 def received_sms(sandbox_dir: Path) -> list[dict[str, Any]]:
-    """Every SMS the sandbox HTTP gateway received, as posted: {"to", "text", "reference"}."""
+    """Every SMS the sandbox SMS providers received: {"to", "text"} (46elks and Twilio take a form)."""
+    from urllib.parse import parse_qs
+
     from omnibill.sandbox import SandboxLedger
+
+    def posted(path: Path) -> dict[str, Any]:
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        form = {k: v[0] for k, v in parse_qs(path.read_text()).items()}
+        return {"to": form.get("to") or form.get("To"), "text": form.get("message") or form.get("Body", "")}
 
     box = SandboxLedger(sandbox_dir)
     try:
-        return [json.loads((sandbox_dir / r.path).read_text()) for r in box.list("sms", unique=True)]
+        return [posted(sandbox_dir / r.path) for r in box.list("sms", unique=True)]
     finally:
         box.close()
 
