@@ -1,11 +1,13 @@
-"""Release of scheduled messages: what waited for the end of quiet hours goes out once its time has come."""
+"""Release of scheduled messages: what waited for the end of quiet hours goes out once its time has come.
+The same 15-minute flow applies reports that came in late (a bounce after the run ended) and sends the
+fallbacks they plan."""
 
 from __future__ import annotations
 
 from prefect import flow
 from prefect.logging import get_run_logger
 
-from flows.rounds import holder_name, render_and_dispatch
+from flows.rounds import holder_name, render_and_dispatch, settle_reports
 from omnibill import wiring
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
@@ -38,4 +40,27 @@ def release_scheduled(tenant: str = "demo") -> dict:
             continue
         released[period] = {"due": due, "status": summary["status"]}
         log.info("released %d scheduled messages of %s %s; the run is %s", due, tenant, period, summary["status"])
-    return {"tenant": tenant, "released": released}
+    settled = _settle(tenant, set(released))
+    return {"tenant": tenant, "released": released, "fallbacks_after_reports": settled}
+
+
+def _settle(tenant: str, done: set[str]) -> dict[str, int]:
+    """Recent runs whose providers may still report back (late bounces, rejections): their fallbacks go out."""
+    log = get_run_logger()
+    settled: dict[str, int] = {}
+    for period in wiring.periods_awaiting_reports(tenant):
+        if period in done:
+            continue  # its release just collected the reports
+        try:
+            with wiring.hold_run(tenant, period, holder_name(), create=False) as hold, \
+                    slot(tenant_limit_name(tenant)):
+                planned = settle_reports(tenant, period, Progress(tenant, period, "release-progress"), hold=hold)
+                if planned:
+                    reconcile(tenant, period, invoice_rows_of(wiring.ledger(), wiring.run_of(tenant, period)))
+        except RunActive as busy:
+            log.info("skipped reports of %s %s: %s", tenant, period, busy)
+            continue
+        if planned:
+            settled[period] = planned
+            log.info("%s %s: %d fallbacks after late reports (bounces, rejections)", tenant, period, planned)
+    return settled

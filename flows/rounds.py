@@ -102,6 +102,16 @@ def collect_receipts(tenant: str, period: str) -> None:
         receipts.submit(tenant, period, channel).result(raise_on_failure=False)
 
 
+def settle_reports(tenant: str, period: str, progress: Progress, hold=None) -> int:
+    """Reports that came in after a run (a late bounce, a rejection): apply them, and send the fallbacks they
+    plan. Returns how many messages were planned."""
+    collect_receipts(tenant, period)
+    planned = fallbacks(tenant, period)
+    if planned:
+        render_and_dispatch(tenant, period, progress, hold=hold)
+    return planned
+
+
 def left_to_do(summary: dict) -> int:
     """Documents, messages and notices a run has not finished: failed transiently or pending (not scheduled)."""
     return int(summary.get("left_to_send", 0))

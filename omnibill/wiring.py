@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -134,6 +134,16 @@ def periods_with_due_messages(tenant: str, settings: Settings | None = None) -> 
 
     with ledger(settings).read() as session:
         return [r.period for r in runs_to_release(session, tenant, now(settings))]
+
+
+def periods_awaiting_reports(tenant: str, days: int = 14, settings: Settings | None = None) -> list[str]:
+    """The periods of a tenant with messages sent in the last `days` whose providers may still report back."""
+    from config.channels import RECEIPT_CHANNELS
+    from omnibill.ledger.runs import runs_awaiting_reports
+
+    since = now(settings) - timedelta(days=days)
+    with ledger(settings).read() as session:
+        return [r.period for r in runs_awaiting_reports(session, tenant, RECEIPT_CHANNELS, since)]
 
 
 def next_due(tenant: str, settings: Settings | None = None) -> str | None:

@@ -87,6 +87,16 @@ def next_scheduled(session: Session, tenant: str) -> datetime | None:
                           .where(BillingRun.tenant == tenant, Message.state == "scheduled"))
 
 
+def runs_awaiting_reports(session: Session, tenant: str, channels: tuple[str, ...], since: datetime
+                          ) -> list[BillingRun]:
+    """A tenant's runs with messages sent since `since` in channels whose providers report back (a bounce,
+    a rejection may still come), oldest period first."""
+    sent = select(Message.run_id).where(Message.state == "sent", Message.channel.in_(channels),
+                                        Message.updated_at >= since).distinct()
+    stmt = select(BillingRun).where(BillingRun.tenant == tenant, BillingRun.id.in_(sent)).order_by(BillingRun.period)
+    return list(session.scalars(stmt))
+
+
 def runs_to_release(session: Session, tenant: str, now: datetime) -> list[BillingRun]:
     """A tenant's runs with scheduled messages whose time has come, or left `scheduled` by the last release
     (one that crashed after releasing leaves its messages ready but none due), oldest period first."""

@@ -214,7 +214,7 @@ def page_text(html: str) -> str:
 
 
 @contextmanager
-def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
+def serve(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """The app served by uvicorn on a free port in a thread: yields its base URL."""
     import uvicorn
 
@@ -222,7 +222,7 @@ def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
     # answer on a kept-alive connection waits 40 ms for the client's delayed ACK (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                            lifespan="off"))
