@@ -57,3 +57,40 @@ def test_sms_of_a_night_run_leave_with_the_release_after_quiet_hours(prefect_har
     assert (sandbox.ledger.count("sms", unique=True), sandbox.ledger.count("sms")) == (sent, sent)
     assert release_scheduled(tenant="demo")["released"] == {}  # nothing twice
     assert sandbox.ledger.count("sms") == sent
+
+
+def test_a_bounce_that_comes_after_the_run_sends_its_fallback_with_the_next_release(prefect_harness, omnibill_env,
+                                                                                    sandbox, monkeypatch, tmp_path):
+    from sqlalchemy import select
+
+    from channel_adapters.base import ReceiptEvent
+    from omnibill.ledger.models import Document, Message
+    from omnibill.receipts.apply import take_events
+
+    extract = tmp_path / "extract"
+    write_demo_extract(extract, customers=120, period=PERIOD, seed=12)
+    _at(monkeypatch, "2026-11-18T09:00:00+00:00")
+    assert monthly_billing_run(tenant="demo", period=PERIOD, source=str(extract))["status"] == "complete"
+    with wiring.ledger().transaction() as s:
+        mail = s.scalars(select(Message).join(Document, Document.id == Message.document_id).where(
+            Message.channel == "email", Message.state == "sent", Message.kind == "primary",
+            Document.document_type == "invoice")).first()
+        assert mail is not None
+        # The relay's DSN arrives an hour later, after the run ended (here written as the bounce reader would).
+        take_events(s, "smtp", [ReceiptEvent(mail.id, "bounced", "5.1.1 user unknown", event_id="late-dsn")])
+    letters_before = _letters()
+    _at(monkeypatch, "2026-11-18T10:00:00+00:00")
+    settled = release_scheduled(tenant="demo")["fallbacks_after_reports"]
+    assert settled == {PERIOD: 1}
+    with wiring.ledger().read() as s:
+        fallback = s.scalars(select(Message).where(Message.fallback_of == mail.id)).one()
+    assert fallback.state in ("sent", "delivered") and fallback.channel != "email"
+    assert _letters() == letters_before + (fallback.channel == "print")  # a letter, when the chain says print
+
+
+def _letters() -> int:
+    import csv
+    from pathlib import Path
+
+    drop = Path(wiring.get_settings().resolved_print_url())
+    return sum(1 for m in drop.rglob("batch-*.csv") for _ in csv.DictReader(m.open()))
