@@ -138,7 +138,7 @@ def sandbox(
     smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 0,
     http_port: Annotated[int, typer.Option(help="HTTP gateway port (SMS + digital mailbox)")] = 0,
 ) -> None:
-    """Run the local sandbox providers (SMTP server, SMS and mailbox gateway) in the foreground."""
+    """Run the local sandbox providers in the foreground: SMTP relay, 46elks, Twilio, Kivra, Digipost, e-Boks, the access point."""
     from config.settings import get_settings
     from omnibill.sandbox import Sandbox
 
