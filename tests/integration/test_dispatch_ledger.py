@@ -184,3 +184,34 @@ def test_mailbox_read_status_marks_the_message_opened_once(ledger, tmp_path, omn
     with ledger.transaction() as s:
         opened = {m.id: m.opened_at for m in messages_in(s, run.id, states=("sent",))}
     assert opened[ids[0]] is not None and opened[ids[1]] is None
+
+
+class OneAtATime(ChannelAdapter):
+    """A provider that cannot recognise a resend (like SMTP): checks that each earlier answer is in the ledger."""
+
+    channel = "any"
+    max_batch = 10
+    deduplicates = False
+
+    def __init__(self, ledger: Ledger, die_at: int):
+        self.ledger, self.die_at, self.received = ledger, die_at, []
+
+    def send(self, messages):
+        for m in messages:
+            if self.received:
+                with self.ledger.read() as s:  # the answer before this one is written before this one is sent
+                    assert s.get(Message, self.received[-1]).state == "sent"
+            self.received.append(m.message_id)
+            if len(self.received) == self.die_at:
+                raise SystemExit("the worker died with this message at the provider")
+            yield DispatchResult(m.message_id, "sent")
+
+
+def test_without_a_resend_check_each_outcome_is_recorded_before_the_next_send(ledger, tmp_path):
+    run = _prepare(ledger, 5)
+    provider = OneAtATime(ledger, die_at=3)
+    with pytest.raises(SystemExit):
+        run_dispatch(ledger, run, "email", 0, provider, LocalStore(tmp_path))
+    with ledger.read() as s:
+        states = Counter(s.get(Message, i).state for i in provider.received)
+    assert states == Counter({"sent": 2, "sending": 1})  # a crash repeats at most the one in flight
