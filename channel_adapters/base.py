@@ -141,6 +141,10 @@ class ChannelAdapter(ABC):
         """Delivery reports (and payments) the provider has for us since the last call (none by default)."""
         return []
 
+    def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
+        """Messages sent earlier, perhaps by another process, still without a final report: (our message id,
+        the provider's reference, when sent). Adapters that poll per message ask the provider about them."""
+
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
         """`fetch_receipts` under the name of the provider they came from (an adapter routing to several
         providers answers for each)."""

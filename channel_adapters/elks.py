@@ -145,8 +145,15 @@ class ElksAdapter(ChannelAdapter):
             self._pending.pop(elks_id, None)
         return [event] if event else []
 
+    def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
+        """SMS sent earlier (the ledger's), asked about by the next poll."""
+        for message_id, elks_id, at in sent:
+            if _ELKS_ID.fullmatch(elks_id or ""):
+                self._pending.setdefault(elks_id, (message_id, at if at.tzinfo else at.replace(tzinfo=timezone.utc)))
+
     def fetch_receipts(self) -> list[ReceiptEvent]:
-        """Final statuses of the SMS this adapter sent and has no report for yet, from GET /sms (paged)."""
+        """Final statuses of the SMS sent (by this adapter, or named by `awaiting`) without a report yet,
+        from GET /sms (paged)."""
         if not self._pending:
             return []
         oldest = min(created for _, created in self._pending.values()) - timedelta(seconds=1)

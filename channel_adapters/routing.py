@@ -55,6 +55,11 @@ class RoutedAdapter(ChannelAdapter):
                 yield from (DispatchResult(m.message_id, "failed", error=f"{name} unavailable: {exc}")
                             for m in group if m.message_id not in answered)
 
+    def awaiting(self, sent) -> None:
+        """Every provider of the route hears of the messages sent earlier (each keeps those of its own)."""
+        for name in self.names:
+            self.adapter(name).awaiting(sent)
+
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
         """Each provider's reports under its name."""
         return {n: self.adapter(n).fetch_receipts() for n in self.names}

@@ -43,6 +43,7 @@ API_VERSION = "2010-04-01"
 # segment, carrier congestion, rate limit); every other delivery error code is a hard failure.
 SOFT_ERRORS = frozenset({"30001", "30003", "30008", "30009", "30017", "30022"})
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+_SID = re.compile(r"^SM[0-9a-f]{32}$")
 _IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving"})
 
 
@@ -127,6 +128,12 @@ class TwilioAdapter(ChannelAdapter):
         if event:
             self._pending.pop(sid, None)
         return [event] if event else []
+
+    def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
+        """Messages sent earlier (the ledger's), fetched by SID by the next poll."""
+        for message_id, sid, _ in sent:
+            if _SID.fullmatch(sid or ""):
+                self._pending.setdefault(sid, message_id)
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Final statuses of the messages this adapter sent and has no report for yet (GET one by sid)."""

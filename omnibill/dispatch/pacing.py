@@ -59,6 +59,14 @@ class PacedAdapter(ChannelAdapter):
         """Delivery reports of the wrapped adapter."""
         return self.inner.fetch_receipts()
 
+    def awaiting(self, sent) -> None:
+        """Messages sent earlier, for the wrapped adapter's next poll."""
+        self.inner.awaiting(sent)
+
+    def receipts_by_provider(self):
+        """Reports of the wrapped adapter, by provider."""
+        return self.inner.receipts_by_provider()
+
     def parse_callback(self, callback):
         """Callbacks of the wrapped adapter."""
         return self.inner.parse_callback(callback)

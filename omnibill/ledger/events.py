@@ -62,3 +62,11 @@ def tenants_of_messages(session: Session, message_ids: Iterable[str]) -> dict[st
 def message_by_provider_ref(session: Session, provider_ref: str) -> str | None:
     """Our message id for the provider's reference to it (for providers that never see our id)."""
     return session.scalar(select(Message.id).where(Message.provider_ref == provider_ref).limit(1))
+
+
+def awaiting_reports(session: Session, run_id: str, channel: str) -> list[tuple[str, str, datetime]]:
+    """A run's messages in a channel sent (accepted) and without a final report yet: (id, provider ref, when)."""
+    stmt = (select(Message.id, Message.provider_ref, Message.updated_at)
+            .where(Message.run_id == run_id, Message.channel == channel, Message.state == "sent",
+                   Message.provider_ref.is_not(None)))
+    return [tuple(row) for row in session.execute(stmt)]

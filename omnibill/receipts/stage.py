@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from channel_adapters.base import ChannelAdapter, PaymentEvent, ReceiptEvent
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
-from omnibill.ledger.events import tenants_of_messages
+from omnibill.ledger.events import awaiting_reports, tenants_of_messages
 from omnibill.receipts.apply import apply_pending, take_events
 from omnibill.receipts.payments import record_payments
 
@@ -22,6 +22,8 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> in
     """The receipts stage for one channel: the providers' reports since the last call, then every event
     that waited for its message to be recorded as sent. Returns how many messages changed."""
     counts: Counter = Counter()
+    with ledger.read() as session:
+        adapter.awaiting(awaiting_reports(session, run.id, adapter.channel))  # sent by earlier processes too
     for provider, events in adapter.receipts_by_provider().items():
         receipts = [e for e in events if isinstance(e, ReceiptEvent)]
         payments = [e for e in events if isinstance(e, PaymentEvent)]

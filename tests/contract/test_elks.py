@@ -165,3 +165,17 @@ def test_documented_history_page_is_read(settings):
     [event] = elks.fetch_receipts()
     assert (event.message_id, event.status) == ("cd" * 16, "delivered")
     assert event.at == datetime(2017, 3, 14, 9, 52, 10, tzinfo=timezone.utc)
+
+
+def test_a_new_process_polls_what_an_earlier_one_sent(settings, sandbox, tag):
+    """After a restart the adapter knows nothing it sent: the ledger names the SMS awaiting a report."""
+    from datetime import datetime, timezone
+
+    sender = ElksAdapter(settings.elks, settings.webhooks.public_url, KEY)
+    messages = [message(tag, n) for n in range(2)]
+    sent = [(r.message_id, r.provider_ref, datetime.now(timezone.utc)) for r in sender.send(messages)]
+    later = ElksAdapter(settings.elks, settings.webhooks.public_url, KEY)
+    assert later.fetch_receipts() == []
+    later.awaiting(sent)
+    assert sorted((e.message_id, e.status) for e in later.fetch_receipts()) == \
+           sorted((m.message_id, "delivered") for m in messages)

@@ -173,3 +173,17 @@ def test_sandbox_lists_messages_in_pages(settings, sandbox, tag):
     page = twilio.client.get(f"{twilio.messages_url}.json", params={"PageSize": 2}).json()
     assert len(page["messages"]) == 2 and page["next_page_uri"].endswith("PageSize=2&Page=1")
     assert Decimal(page["messages"][0]["price"]) < 0
+
+
+def test_a_new_process_polls_what_an_earlier_one_sent(settings, sandbox, tag):
+    """After a restart the adapter knows nothing it sent: the ledger names the SIDs awaiting a report."""
+    from datetime import datetime, timezone
+
+    sender = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
+    messages = [message(tag, n) for n in range(2)]
+    sent = [(r.message_id, r.provider_ref, datetime.now(timezone.utc)) for r in sender.send(messages)]
+    later = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
+    assert later.fetch_receipts() == []
+    later.awaiting(sent)
+    assert sorted((e.message_id, e.status) for e in later.fetch_receipts()) == \
+           sorted((m.message_id, "delivered") for m in messages)
