@@ -24,13 +24,14 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
 
-# Fonts for names in every script (Nordic, Arabic, CJK) in the PDFs. Debian packages; best effort:
-# without them PDFs fall back to the Latin font shipped with ReportLab and the CJK tests skip.
-FONT_PACKAGES := fonts-dejavu-core fonts-droid-fallback fonts-nanum
+# Fonts for names in every script (Nordic, Arabic, CJK) in the PDFs, and the sRGB profile of the PDF/A archive.
+# Debian packages; best effort: without them PDFs fall back to the Latin font shipped with ReportLab and the
+# CJK tests skip, and the archive embeds an sRGB profile made by Pillow's LittleCMS instead.
+FONT_PACKAGES := fonts-dejavu-core fonts-droid-fallback fonts-nanum icc-profiles-free
 fonts:
 	@if [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && \
 	   [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] && \
-	   [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ]; then :; \
+	   [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] && [ -f /usr/share/color/icc/sRGB.icc ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing fonts: $(FONT_PACKAGES)"; \
 	  (apt-get install -y -qq $(FONT_PACKAGES) >/dev/null 2>&1 || \

@@ -11,13 +11,15 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.providers import (DigipostSettings, EboksSettings, ElksSettings, KivraSettings, TwilioSettings,
                               WebhookSettings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_HOST, SANDBOX_SMTP_PORT, SANDBOX_HTTP_PORT = "127.0.0.1", 2525, 8025
+PROVIDER_GROUPS = ("kivra", "digipost", "eboks", "elks", "twilio")
 
 
 class SmtpSettings(BaseModel):
@@ -128,7 +130,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(REPO_ROOT / "var", description="Ledger file, document store, drops and sandbox data")
     database_url: str = Field("", description="SQLAlchemy URL of the ledger; default sqlite:///<data_dir>/omnibill.sqlite")
     document_store_url: str = Field("", description="Folder or s3:// URL for rendered documents; default <data_dir>/documents")
+    archive_url: str = Field("", description="Folder or s3:// URL of the archive: every sent document as PDF/A-3b, kept "
+                                              "for the tenant's archive_years (S3 Object Lock when the bucket has it); "
+                                              "default <data_dir>/archive")
     tenants_dir: Path = Field(REPO_ROOT / "config" / "tenants", description="Folder of tenant rule files (<tenant>.toml)")
+    validation_dir: Path = Field(REPO_ROOT.parent / "shared" / "validation",
+                                 description="The official UBL 2.1 schemas and PEPPOL BIS 3 / EN 16931 rule sets "
+                                             "(ubl-2.1/, peppol-bis-3/): the proof validates e-invoices with them")
     batch_size: int = Field(1000, ge=1, description="Messages per batch: one Prefect task per stage and batch")
     render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core")
     dispatch_retries: int = Field(3, ge=0, description="Prefect retries of a dispatch batch on transient errors")
@@ -163,6 +171,27 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
+    @model_validator(mode="after")
+    def _defaults_follow_the_sandbox(self) -> Settings:
+        """Providers left at their defaults (the sandbox on 127.0.0.1:2525/8025) follow the sandbox's ports, so
+        `OMNIBILL_SANDBOX__HTTP_PORT` alone moves the sandbox and everything that talks to it."""
+        box, default_http = self.sandbox, f"http://{SANDBOX_HOST}:{SANDBOX_HTTP_PORT}"
+        there = f"http://{box.host}:{box.http_port}"
+        if there != default_http:
+            for group in PROVIDER_GROUPS:
+                settings = getattr(self, group)
+                if settings.base_url.startswith(default_http + "/"):
+                    setattr(self, group, settings.model_copy(
+                        update={"base_url": there + settings.base_url.removeprefix(default_http)}))
+            self.gateway = self.gateway.model_copy(update={
+                k: there + v.removeprefix(default_http) for k, v in
+                (("sms_url", self.gateway.sms_url), ("mailbox_url", self.gateway.mailbox_url))
+                if v.startswith(default_http + "/")})
+        if (self.smtp.host, self.smtp.port) == (SANDBOX_HOST, SANDBOX_SMTP_PORT) and \
+                (box.host, box.smtp_port) != (SANDBOX_HOST, SANDBOX_SMTP_PORT):
+            self.smtp = self.smtp.model_copy(update={"host": box.host, "port": box.smtp_port})
+        return self
+
     @field_validator("now")
     @classmethod
     def _pretend_moment_in_utc(cls, value: datetime | None) -> datetime | None:
@@ -177,6 +206,10 @@ class Settings(BaseSettings):
     def resolved_store_url(self) -> str:
         """The document store location."""
         return self.document_store_url or str(self.data_dir / "documents")
+
+    def resolved_archive_url(self) -> str:
+        """The archive store location."""
+        return self.archive_url or str(self.data_dir / "archive")
 
     def resolved_print_url(self) -> str:
         """The print-house drop location."""

@@ -214,6 +214,19 @@ class TenantRules(BaseModel):
     print_if_unread: PrintIfUnreadRule | None = Field(
         None, description="Print a document whose digital message was not opened within some days "
                           "(the print-if-unread flow); absent: never")
+    release: Literal["auto", "manual"] = Field(
+        "auto", description="manual: each run pauses after rendering with a proof of the real run, and sends "
+                            "nothing until a person approves it (Prefect UI form, or `omnibill release`)")
+    release_timeout_h: float = Field(
+        72.0, gt=0, description="How long a run waits for approval; then it stops, nothing sent, still awaiting "
+                                "release (approve later, then `omnibill rerun`)")
+    proof_per_cell: int = Field(1, ge=1, le=20, description="Documents in the proof per channel, language, document "
+                                                            "type and country")
+    archive_years: int = Field(
+        10, ge=1, le=100, description="How long the archive keeps each sent document (PDF/A-3b), in whole years "
+                                      "after the end of the calendar year of its issue date (Swedish and Finnish "
+                                      "bookkeeping law ask for 7 and 6 years after the fiscal year; 10 covers both "
+                                      "with margin)")
     providers: dict[str, dict[str, str]] = Field(
         default_factory=default_routes,
         description="Provider per channel: by customer country (ISO code, or `default`); for mailbox by the "

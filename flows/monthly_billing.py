@@ -11,19 +11,22 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
+from flows.approval import AwaitingRelease, RunRejected, await_release
 from flows.rounds import RunIncomplete, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
 from omnibill.ops.periods import previous_month
+from omnibill.proof.release import rerun_after_rejection
 from omnibill.runs import RunActive
 from tasks.decide import decide
 from tasks.extract import extract
+from tasks.proof import proof
 from tasks.reconcile import forecast, reconcile
 from tasks.render import render
 
-__all__ = ["RunActive", "RunIncomplete", "monthly_billing_run"]
+__all__ = ["AwaitingRelease", "RunActive", "RunIncomplete", "RunRejected", "monthly_billing_run"]
 
 PERIOD = re.compile(f"^{PERIOD_PATTERN}$")
 PERIOD_OR_EMPTY = f"^({PERIOD_PATTERN})?$"
@@ -69,6 +72,7 @@ def monthly_billing_run(
 def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
     """The stages, in order; a dry run stops after rendering. Between stages: does the run still hold its period?"""
     progress = Progress(tenant, period)
+    rerun_after_rejection(wiring.ledger(), wiring.run_of(tenant, period))  # a corrected run asks again
     extracted = extract(tenant, period, source)
     hold.check()
     progress.at(10)
@@ -80,6 +84,12 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
     hold.check()
     if dry_run:
         return _forecast(tenant, period, extracted["batches"], progress)
+    # Everything rendered, then the proof of the real run; a tenant that releases by hand decides here.
+    wait([render.submit(tenant, period, b, total) for b in extracted["batches"]])
+    proof(tenant, period)
+    if wiring.tenant_rules(tenant).release == "manual":
+        await_release(tenant, period)
+        hold.check()
     render_and_dispatch(tenant, period, progress, hold=hold)
     summary = reconcile(tenant, period, extracted["invoice_rows"])
     progress.at(100)

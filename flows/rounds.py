@@ -21,7 +21,9 @@ from omnibill.dispatch.stage import batch_count, batches_to_send, still_failing
 from omnibill.ops import events
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import missing_limits
+from omnibill.proof.release import check_released
 from omnibill.render.stage import batches_to_render
+from tasks.archive import archive
 from tasks.decide import fallbacks
 from tasks.dispatch import dispatch
 from tasks.receipts import receipts
@@ -49,9 +51,11 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
     `hold`, each round first checks that the run still holds its period.
     """
     settings = wiring.get_settings()
+    run = wiring.run_of(tenant, period)
+    # A tenant that releases by hand sends nothing of an unapproved run, whichever flow asks (rerun, release).
+    check_released(wiring.ledger(), run, wiring.tenant_rules(tenant))
     sender = dispatch.with_options(retries=settings.dispatch_retries,
                                    retry_delay_seconds=exponential_backoff(settings.dispatch_retry_delay_s))
-    run = wiring.run_of(tenant, period)
     total = batch_count(wiring.ledger(), run)
     if missing := missing_limits(tenant):
         get_run_logger().info("no provider limits (%s): batches run unlimited; `omnibill limits setup` makes them",
@@ -69,6 +73,10 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         if not fallbacks(tenant, period):
             break
     _report_failed(tenant, period, failed)
+    # What was sent goes to the archive (PDF/A-3b); a failure here is tried again by the next run or rerun.
+    if archive(tenant, period, return_state=True).is_failed():
+        get_run_logger().warning("archiving %s %s failed: the next run or rerun archives what is missing",
+                                 tenant, period)
     return failed
 
 
@@ -87,13 +95,16 @@ def _dispatch_all(tenant, period, sender, pairs, total, progress: Progress | Non
 
 
 def _report_failed(tenant: str, period: str, failed: list[tuple[str, int]]) -> None:
+    """One warning line per batch still failing after its retries, with the command that sends it again."""
     if not failed:
         return
     left = still_failing(wiring.ledger(), wiring.run_of(tenant, period), failed)
+    logger = get_run_logger()
     for (channel, batch_no), n in left.items():
         events.batch_failed(tenant, period, channel, batch_no, n)
-    get_run_logger().warning("%d dispatch batches still have transient failures after retries: %s", len(failed),
-                             ", ".join(f"{c} batch {b} ({n} messages)" for (c, b), n in left.items()))
+        logger.warning("dispatch[%s] batch %d: %d messages still not sent after retries; to send them when "
+                       "the provider is back: omnibill rerun --tenant %s --period %s --channel %s --batch %d",
+                       channel, batch_no, n, tenant, period, channel, batch_no)
 
 
 def collect_receipts(tenant: str, period: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,12 +18,21 @@ class ObjectStore(ABC):
     url: str
 
     @abstractmethod
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        """Store bytes under a key (overwriting: same key, same content) and return the key."""
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream", *,
+            metadata: dict[str, str] | None = None, retain_until: datetime | None = None) -> str:
+        """Store bytes under a key (overwriting: same key, same content) and return the key.
+
+        `metadata` (ASCII text) is kept with the object; `retain_until` asks the store to keep it unchanged
+        until then where it can (S3 Object Lock) and is recorded in the metadata in any case.
+        """
 
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The bytes stored under a key."""
+
+    @abstractmethod
+    def metadata(self, key: str) -> dict[str, str]:
+        """The metadata stored with a key by `put` (empty when none was given)."""
 
     @abstractmethod
     def exists(self, key: str) -> bool:
@@ -31,8 +43,22 @@ class ObjectStore(ABC):
         """All keys under a prefix, sorted."""
 
 
+META_SUFFIX = ".meta.json"
+
+
+def _with_retention(metadata: dict[str, str] | None, retain_until: datetime | None) -> dict[str, str]:
+    meta = dict(metadata or {})
+    if retain_until is not None:
+        meta["retain-until"] = retain_until.isoformat()
+    return meta
+
+
 class LocalStore(ObjectStore):
-    """A folder on disk; writes go through a temporary file so a crash leaves no half file."""
+    """A folder on disk; writes go through a temporary file so a crash leaves no half file.
+
+    Metadata goes to a sidecar `<file>.meta.json` (written first: a file is never without its metadata).
+    A folder cannot lock a file: retention is recorded, not enforced.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -44,13 +70,27 @@ class LocalStore(ObjectStore):
             raise ValueError(f"key escapes the store: {key!r}")
         return path
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream", *,
+            metadata: dict[str, str] | None = None, retain_until: datetime | None = None) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if metadata is not None or retain_until is not None:
+            meta = {"content-type": content_type, **_with_retention(metadata, retain_until)}
+            self._write(path.with_name(path.name + META_SUFFIX), json.dumps(meta, indent=1, sort_keys=True).encode())
+        self._write(path, data)
+        return key
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(data)
         tmp.replace(path)
-        return key
+
+    def metadata(self, key: str) -> dict[str, str]:
+        """The metadata stored with a key (empty when none was given)."""
+        path = self._path(key)
+        sidecar = path.with_name(path.name + META_SUFFIX)
+        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -63,7 +103,7 @@ class LocalStore(ObjectStore):
         if not base.exists():
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
-                      if p.is_file() and not p.name.endswith(".part"))
+                      if p.is_file() and not p.name.endswith((".part", META_SUFFIX)))
 
 
 class S3Store(ObjectStore):
@@ -89,9 +129,34 @@ class S3Store(ObjectStore):
             raise ValueError(f"key escapes the store: {key!r}")
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream", *,
+            metadata: dict[str, str] | None = None, retain_until: datetime | None = None) -> str:
+        extra: dict[str, object] = {}
+        if metadata is not None or retain_until is not None:
+            extra["Metadata"] = _with_retention(metadata, retain_until)
+        if retain_until is not None and self.object_lock:
+            # Compliance mode: nobody, not even the bucket's owner, deletes or overwrites this version before then.
+            extra |= {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": retain_until,
+                      "ChecksumAlgorithm": "SHA256"}  # S3 wants an integrity checksum on locked puts
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type, **extra)
         return key
+
+    @cached_property
+    def object_lock(self) -> bool:
+        """Whether the bucket has Object Lock enabled (asked once per store)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            config = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+                return False
+            raise
+        return config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+    def metadata(self, key: str) -> dict[str, str]:
+        """The user metadata stored with a key."""
+        return self.client.head_object(Bucket=self.bucket, Key=self._key(key)).get("Metadata", {})
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()

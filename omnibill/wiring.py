@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -98,6 +100,24 @@ def derived_key(purpose: str, settings: Settings | None = None) -> bytes:
 def hash_key(tenant: str, settings: Settings | None = None) -> bytes:
     """A tenant's key for address hashes, derived from the secret in settings."""
     return derived_key(f"address-hash\x1f{tenant}", settings)
+
+
+def proof_token(run_id: str, settings: Settings | None = None) -> str:
+    """An unguessable token naming a run's proof page (the portal serves it at /proof/<token>)."""
+    mac = hmac.new(derived_key("proof-link", settings), run_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{run_id}.{mac}"
+
+
+def proof_run_id(token: str, settings: Settings | None = None) -> str | None:
+    """The run a proof token names, or None when the token is not ours."""
+    run_id, _, _ = token.partition(".")
+    return run_id if hmac.compare_digest(proof_token(run_id, settings), token) else None
+
+
+def proof_url(run, settings: Settings | None = None) -> str:
+    """Where the person releasing a run opens its proof: the portal, at our public address."""
+    settings = settings or get_settings()
+    return f"{settings.webhooks.public_url.rstrip('/')}/proof/{proof_token(run.id, settings)}"
 
 
 def link_signer(tenant: str | None = None, settings: Settings | None = None):

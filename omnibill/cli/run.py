@@ -32,7 +32,8 @@ def demo_data(
 def run(
     tenant: Tenant = "demo",
     period: Period = "",
-    source: Annotated[str, typer.Option(help="Extract folder or s3://bucket/prefix/")] = "",
+    source: Annotated[str, typer.Option(help="Extract folder, s3://bucket/prefix/, or a database URL "
+                                           "(postgresql+psycopg://host/db?schema=billing)")] = "",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Extract, decide and render, send nothing: "
                                                              "print the channel mix and cost forecast")] = False,
 ) -> None:
@@ -67,14 +68,22 @@ def _check_run_arguments(tenant: str, period: str, source: str) -> None:
 
     from config.settings import get_settings
     from config.tenant import TenantConfigError, load_tenant
+    from omnibill.extract.database import check_database_source, is_database_url
+    from omnibill.extract.results import ExtractError
     from omnibill.model import PERIOD_PATTERN
 
     if not re.fullmatch(PERIOD_PATTERN, period):
         raise typer.BadParameter(f"period must be YYYY-MM, got {period!r}", param_hint="--period")
     if not source:
-        raise typer.BadParameter("give the extract with --source DIR (make one with `omnibill demo-data`)",
+        raise typer.BadParameter("give the extract with --source DIR, s3://… or a database URL "
+                                 "(make one with `omnibill demo-data`)",
                                  param_hint="--source")
-    if "://" not in source and not Path(source).is_dir():
+    if is_database_url(source):  # reach it now: a wrong host or a missing view is said here, not mid-flow
+        try:
+            check_database_source(source)
+        except ExtractError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--source") from exc
+    elif "://" not in source and not Path(source).is_dir():
         raise typer.BadParameter(f"no extract folder at {source}", param_hint="--source")
     try:
         load_tenant(tenant, get_settings().tenants_dir)

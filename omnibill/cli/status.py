@@ -41,6 +41,10 @@ def status(tenant: Tenant = "demo", period: Period = "",
                    MESSAGE_CATEGORIES and (r["fallback_of"] is None))
     typer.echo(f"{tenant} {period}: {invoices} invoice rows, run {run_.status}, "
                f"executed {run_.executions} time(s)")
+    if run_.release_state:
+        when = f" at {run_.released_at:%Y-%m-%d %H:%M} UTC" if run_.released_at else ""
+        typer.echo(f"  release: {run_.release_state}" + (f" by {run_.release_by}" if run_.release_by else "") + when
+                   + (f" ({run_.release_comment})" if run_.release_comment else ""))
     if run_.holder:
         from omnibill.runs import utc
 

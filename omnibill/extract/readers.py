@@ -133,6 +133,10 @@ def _normalise(frame: pd.DataFrame, spec: TableSpec, file: str) -> tuple[pd.Data
 
 def read_table(store: ObjectStore, source: str, spec: TableSpec) -> RawTable | None:
     """Read one table of the extract; None when an optional table is absent."""
+    from omnibill.extract.database import is_database_url, read_database_table  # it imports this module
+
+    if is_database_url(source):  # an SQLAlchemy URL: the store (a folder by that name) is not used
+        return read_database_table(source, spec)
     key = _locate(store, source, spec)
     if key is None:
         if spec.mandatory:

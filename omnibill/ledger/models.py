@@ -50,6 +50,14 @@ class BillingRun(Base):
     holder: Mapped[str | None] = mapped_column(String(128))
     held_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Proof and release (tenant rule `release = "manual"`): awaiting, approved or rejected; by whom, why, when;
+    # the paused flow run and the Prefect API it waits on (so `omnibill release` can resume it).
+    release_state: Mapped[str | None] = mapped_column(String(16))
+    release_by: Mapped[str | None] = mapped_column(String(128))
+    release_comment: Mapped[str | None] = mapped_column(Text)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    release_flow_run: Mapped[str | None] = mapped_column(String(64))
+    release_api_url: Mapped[str | None] = mapped_column(String(256))
     __table_args__ = (Index("ux_billing_runs_tenant_period", "tenant", "period", unique=True),)
 
 
@@ -259,3 +267,22 @@ class Payment(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ux_payments_source_event", "source", "event_id", unique=True),
                       Index("ix_payments_tenant_reference", "tenant", "reference"))
+
+
+class ArchivedDocument(Base):
+    """A sent document's PDF/A-3b in the archive store: where, its hash, and until when it is kept."""
+
+    __tablename__ = "archived_documents"
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("billing_runs.id"), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    invoice_id: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str | None] = mapped_column(String(32))  # the sent message whose PDF was archived
+    key: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    einvoice: Mapped[bool] = mapped_column(Boolean, default=False)  # the e-invoice XML is embedded
+    retain_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    object_lock: Mapped[bool] = mapped_column(Boolean, default=False)  # S3 Object Lock (compliance) holds it
+    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_archived_documents_tenant_invoice", "tenant", "invoice_id"),)

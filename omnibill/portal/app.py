@@ -4,6 +4,7 @@
 /d/{token}/pdf        the PDF as it was sent (or rendered again when none was stored)
 /p/{token}            the preference center (GET: the form; POST: the choices, CSRF-protected)
 /unsubscribe/{token}  one-click unsubscribe from marketing (RFC 8058 POST; GET asks to confirm)
+/proof/{token}        a run's proof for the person who releases it (the token is in the run's Prefect artifacts)
 /webhooks/{provider}  delivery reports, reads and payments pushed by providers (omnibill/portal/webhooks.py)
 Unknown, expired or altered tokens answer 404 after the same ledger lookup (of no document).
 """
@@ -71,6 +72,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def sender_of(opened):
         rules = wiring.tenant_rules(opened.run.tenant, settings)
         return rules, rules.to_sender(opened.customer.data.get("country"))
+
+    @app.get("/proof/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def proof_page(token: str, request: Request) -> Response:
+        """A run's proof page for the person who releases it (the token is in the run's Prefect artifacts)."""
+        from omnibill.ledger.runs import run_by_id
+        from omnibill.proof.stage import proof_key
+
+        run_id = wiring.proof_run_id(token, settings)
+        if run_id is None:
+            return not_found(request)
+        with wiring.ledger(settings).read() as session:
+            run = run_by_id(session, run_id)
+        if run is None:
+            return not_found(request)
+        store = wiring.document_store(settings)
+        if not store.exists(proof_key(run)):
+            return not_found(request)
+        # The proof shows each channel as the recipient sees it: e-mails and pages in sandboxed frames, no script.
+        return HTMLResponse(store.get(proof_key(run)).decode("utf-8"), headers={
+            "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                                       "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
@@ -187,7 +209,8 @@ def _history(opened, signer: LinkSigner, lang: str) -> list[dict[str, str]]:
 
 
 def _stored_pdf(opened, settings: Settings) -> bytes | None:
-    """The PDF that was sent with one of the document's messages, if one was stored."""
+    """The PDF that was sent with one of the document's messages, if one was stored; else the archived
+    PDF/A (kept for years, when the working store has let the document go)."""
     store = wiring.document_store(settings)
     for m in opened.messages:
         if m.document_id == opened.row.id and (key := (m.content or {}).get("pdf")):
@@ -195,4 +218,12 @@ def _stored_pdf(opened, settings: Settings) -> bytes | None:
                 return store.get(key)
             except (FileNotFoundError, KeyError, OSError):
                 continue
-    return None
+    from omnibill.archive.archive import fetch_archived
+    from omnibill.store import open_store
+
+    try:
+        _, _, pdf = fetch_archived(wiring.ledger(settings), open_store(settings.resolved_archive_url(), settings.s3),
+                                   opened.run.tenant, opened.row.invoice_id, opened.run.period)
+    except (LookupError, OSError, ValueError):
+        return None
+    return pdf

@@ -49,8 +49,9 @@ class Guard(BaseHTTPMiddleware):
                                                    headers={"Retry-After": "60"})
         else:
             response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", csp(request.state.nonce))  # unless the page set its own
         response.headers.update({
-            "Content-Security-Policy": csp(request.state.nonce), "X-Content-Type-Options": "nosniff",
+            "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-store",
             "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
             "Cross-Origin-Opener-Policy": "same-origin"})

@@ -1,0 +1,65 @@
+"""The proof of a run, built after rendering: the sample page in the document store, and the mix against
+last period's run, for the Prefect UI and for the person who releases the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.tenant import TenantRules
+from omnibill.ledger.codec import document_from_row, party_from_json
+from omnibill.ledger.db import Ledger
+from omnibill.ledger.models import BillingRun
+from omnibill.model import MESSAGE_CATEGORIES
+from omnibill.ledger.proof import mix, previous_run, proof_candidates
+from omnibill.proof.page import build_proof, mix_table
+from omnibill.proof.sample import cell_of, stratified
+from omnibill.render.validation import load_validator, missing_rule_sets
+from omnibill.store import ObjectStore
+
+PROOF_LIMIT = 200  # documents on one page at most (~0.1 s and ~200 kB each): a normal run has far fewer cells
+
+
+@dataclass
+class Proof:
+    """Where the page is and what it holds."""
+
+    key: str
+    documents: int
+    shown: int
+    cells: int
+    rows: list[dict[str, str]] = field(default_factory=list)
+    invalid_einvoices: int = 0
+    validated: bool = False
+    cells_shown: int = 0
+
+
+def proof_key(run: BillingRun) -> str:
+    """The proof page's key in the document store."""
+    return f"proofs/{run.tenant}/{run.period}/proof.html"
+
+
+def run_proof(ledger: Ledger, run: BillingRun, rules: TenantRules, store: ObjectStore, validation_dir: Path,
+              limit: int = PROOF_LIMIT) -> Proof:
+    """Sample the run's bills about to be sent, write the proof page to the store, return what it shows."""
+    with ledger.read() as session:
+        candidates = proof_candidates(session, run.id)
+        now = mix(session, run.id)
+        before_run = previous_run(session, run.tenant, run.period)
+        before = mix(session, before_run.id) if before_run else []
+    # Service and marketing messages are in the mix; the sample shows bills (the documents with amounts).
+    candidates = [(d, c, m) for d, c, m in candidates if d.document_type not in MESSAGE_CATEGORIES]
+    cells = {cell_of(m.channel, d, c) for d, c, m in candidates}
+    picked = stratified(candidates, rules.proof_per_cell, limit)
+    shown_cells = {cell_of(item[2].channel, item[0], item[1]) for _, item in picked}
+    docs = [(why, item[2].channel, document_from_row(item[0], party_from_json(item[1].data))) for why, item in picked]
+    senders = rules.senders_by_country()
+    sender_for = lambda d: senders.get(d.customer.country, senders[""])  # noqa: E731
+    validator = load_validator(validation_dir)
+    rows = mix_table(now, before)
+    page = build_proof(run.tenant, run.period, docs, sender_for, rows, (len(shown_cells), len(cells)),
+                       len(candidates), validator, missing_rule_sets(validation_dir))
+    key = store.put(proof_key(run), page.encode("utf-8"), "text/html")
+    invalid = page.count("fatal error(s):")
+    return Proof(key, len(candidates), len(docs), len(cells), rows, invalid, validator is not None,
+                 len(shown_cells))

@@ -1,0 +1,42 @@
+"""The proof's sample: every cell of the run, the extremes, stable for the same run."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace as Row
+
+from omnibill.proof.page import mix_table
+from omnibill.proof.sample import cell_of, stratified
+
+
+def _candidates():
+    out = []
+    for i, (channel, lang, kind, country) in enumerate([
+            ("print", "sv", "invoice", "SE"), ("print", "sv", "invoice", "SE"), ("email", "fi", "invoice", "FI"),
+            ("mailbox", "sv", "reminder", "SE"), ("print", "da", "credit_note", "DK"), ("sms", "nb", "invoice", "NO")]):
+        doc = Row(id=f"d{i}", invoice_id=f"INV-{i}", document_type=kind, total_incl_vat=Decimal(100 + i * (-1) ** i),
+                  data={"lines": [{}] * (i % 3 + 1)})
+        out.append((doc, Row(data={"language": lang, "country": country}), Row(channel=channel)))
+    return out
+
+
+def test_every_cell_and_the_extremes_are_in_the_sample_once():
+    candidates = _candidates()
+    picked = stratified(candidates, per_cell=1, limit=50)
+    ids = [item[0].id for _, item in picked]
+    assert len(ids) == len(set(ids))
+    cells = {cell_of(m.channel, d, c) for d, c, m in candidates}
+    assert {cell_of(i[2].channel, i[0], i[1]) for _, i in picked} == cells
+    why = {item[0].id: reason for reason, item in picked}
+    assert why["d4"] in ("the largest amount", "a credit note") and why["d3"] == "a reminder"
+    assert picked == stratified(candidates, per_cell=1, limit=50)  # the same run, the same proof
+
+
+def test_the_limit_holds():
+    assert len(stratified(_candidates(), per_cell=3, limit=2)) == 2
+
+
+def test_the_mix_compares_with_last_period():
+    rows = mix_table([("email", "invoice", "SEK", 12, Decimal("1200"))], [("email", "invoice", "SEK", 10, Decimal("900"))])
+    assert rows == [{"channel": "email", "type": "invoice", "currency": "SEK", "documents": "12", "total": "1200.00",
+                     "last period": "10", "last total": "900.00", "change": "+20%"}]
