@@ -12,6 +12,7 @@ from pydantic import Field
 
 from omnibill import wiring
 from omnibill.proof.release import decide, release_of, start_awaiting
+from omnibill.runs import ExpectedStop
 
 POLL_S = 3
 
@@ -24,11 +25,11 @@ class ReleaseDecision(RunInput):
     comment: str = Field("", description="Why (kept with the decision; required in practice for a rejection)")
 
 
-class AwaitingRelease(RuntimeError):
+class AwaitingRelease(ExpectedStop):
     """Nobody decided within the tenant's release timeout: nothing was sent, the run still awaits release."""
 
 
-class RunRejected(RuntimeError):
+class RunRejected(ExpectedStop):
     """A person rejected the run: nothing was sent, its extract and renderings were withdrawn."""
 
 

@@ -84,13 +84,17 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
     hold.check()
     if dry_run:
         return _forecast(tenant, period, extracted["batches"], progress)
-    # Everything rendered, then the proof of the real run; a tenant that releases by hand decides here.
-    wait([render.submit(tenant, period, b, total) for b in extracted["batches"]])
-    proof(tenant, period)
     if wiring.tenant_rules(tenant).release == "manual":
+        # Everything rendered, then the proof of the real run, and a person decides before anything is sent.
+        wait([render.submit(tenant, period, b, total) for b in extracted["batches"]])
+        proof(tenant, period)
         await_release(tenant, period)
         hold.check()
-    render_and_dispatch(tenant, period, progress, hold=hold)
+        render_and_dispatch(tenant, period, progress, hold=hold)
+    else:
+        # Each batch is sent as soon as it is rendered; the proof of the run is kept with it afterwards.
+        render_and_dispatch(tenant, period, progress, hold=hold)
+        proof(tenant, period)
     summary = reconcile(tenant, period, extracted["invoice_rows"])
     progress.at(100)
     if left := left_to_do(summary):

@@ -6,11 +6,12 @@ rejections plan fallbacks), round by round while fallbacks get planned. Only tas
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
 
-from prefect.futures import as_completed, wait
+from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
@@ -22,6 +23,7 @@ from omnibill.ops import events
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import missing_limits
 from omnibill.proof.release import check_released
+from omnibill.runs import ExpectedStop
 from omnibill.render.stage import batches_to_render
 from tasks.archive import archive
 from tasks.decide import fallbacks
@@ -30,10 +32,21 @@ from tasks.receipts import receipts
 from tasks.render import render
 
 MAX_ROUNDS = 6  # a fallback chain is at most as long as the channel list
+RENDER_AHEAD = 2  # batches rendering at once (each uses every core): the next is ready when one is sent
 
 
-class RunIncomplete(RuntimeError):
+class RunIncomplete(ExpectedStop):
     """Some messages are still failed transiently after retries: rerun the failed batches later."""
+
+
+def without_expected_traceback(record: logging.LogRecord) -> bool:
+    """Log filter: a flow run that stops as designed logs its message, not a traceback."""
+    if record.exc_info and isinstance(record.exc_info[1], ExpectedStop):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+logging.getLogger("prefect.flow_runs").addFilter(without_expected_traceback)
 
 
 def holder_name() -> str:
@@ -64,10 +77,8 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
     for round_no in range(MAX_ROUNDS):
         if hold is not None:
             hold.check()
-        wait([render.submit(tenant, period, b, total) for b in batches_to_render(wiring.ledger(), run, batch)])
-        progress.at(50 if round_no == 0 else progress.percent)
-        pairs = batches_to_send(wiring.ledger(), run, channel, batch)
-        failed = _dispatch_all(tenant, period, sender, pairs, total, progress if round_no == 0 else None)
+        futures = _render_and_send(tenant, period, sender, run, channel, batch, total)
+        failed = _wait_for_dispatch(futures, progress if round_no == 0 else None)
         # What came back already (a bounce, an access point's rejection) plans its fallback in this run.
         collect_receipts(tenant, period)
         if not fallbacks(tenant, period):
@@ -80,8 +91,34 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
     return failed
 
 
-def _dispatch_all(tenant, period, sender, pairs, total, progress: Progress | None) -> list[tuple[str, int]]:
-    futures = {sender.submit(tenant, period, c, b, total): (c, b) for c, b in pairs}
+def _render_and_send(tenant, period, sender, run, channel, batch, total) -> dict:
+    """Render batch by batch and send each batch as soon as it is rendered, with RENDER_AHEAD batches rendering
+    at most: dispatch (network-bound) goes on while the next batch renders (CPU-bound), and memory stays flat.
+
+    Returns the dispatch futures, (channel, batch) by future. Messages of a batch still being rendered are sent
+    once it is; batches with nothing to render (left from an earlier run) are sent at once.
+    """
+    ledger = wiring.ledger()
+    waiting = batches_to_render(ledger, run, batch)
+    dispatches: dict = {}
+
+    def send(pairs) -> None:
+        for pair in pairs:
+            dispatches[sender.submit(tenant, period, *pair, total)] = pair
+
+    send(p for p in batches_to_send(ledger, run, channel, batch) if p[1] not in waiting)
+    rendering: dict = {}
+    while waiting or rendering:
+        while waiting and len(rendering) < RENDER_AHEAD:
+            b = waiting.pop(0)
+            rendering[render.submit(tenant, period, b, total)] = b
+        done = next(as_completed(list(rendering)))
+        done.wait()
+        send(batches_to_send(ledger, run, channel, rendering.pop(done)))
+    return dispatches
+
+
+def _wait_for_dispatch(futures: dict, progress: Progress | None) -> list[tuple[str, int]]:
     failed = []
     for done, future in enumerate(as_completed(list(futures)), start=1):
         # wait() pins the final state: `.state` alone asks the API, which records task runs from

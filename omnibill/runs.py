@@ -20,7 +20,12 @@ from omnibill.ledger.runs import let_go_run, renew_run, take_run
 log = logging.getLogger(__name__)
 
 
-class RunActive(RuntimeError):
+class ExpectedStop(RuntimeError):
+    """A run stopping as designed (another holds the period, messages left for a rerun, awaiting release,
+    rejected): its message says what to do; a traceback would only bury it."""
+
+
+class RunActive(ExpectedStop):
     """Another run (or rerun, or release) of the same tenant and period is under way."""
 
 

@@ -30,8 +30,9 @@ def proof(tenant: str, period: str) -> dict:
     release = ("**Release by hand**: resume this flow run with the form (approve or reject, your name, a "
                f"comment), or `omnibill release --tenant {tenant} --period {period} --approve --by NAME`."
                if rules.release == "manual" else "Released automatically (tenant rule `release = \"auto\"`).")
-    create_markdown_artifact(key=artifact_key(tenant, period, "proof-summary"), markdown=(
-        f"### Proof of {tenant} {period}\n\n{made.documents} documents about to be sent; [{made.shown} of them]"
+    create_markdown_artifact(key=artifact_key(tenant, period, "proof-summary"),
+                             description="What the proof shows, and how the run is released", markdown=(
+        f"### Proof of {tenant} {period}\n\n{made.documents} documents in the run; [{made.shown} of them]"
         f"({url}) cover {made.cells_shown} of its {made.cells} channel × language × document type × country "
         f"cells, plus the largest, the longest, a credit note and a reminder. {checked}.\n\n{release}\n"))
     get_run_logger().info("proof of %s %s: %d documents shown (%d of %d cells); %s; open %s", tenant, period,

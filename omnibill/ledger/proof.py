@@ -9,16 +9,13 @@ from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Customer, Document, Message
 
-TO_BE_SENT = ("planned", "rendered", "scheduled", "held")
-
-
 def proof_candidates(session: Session, run_id: str) -> list[tuple[Document, Customer, Message]]:
-    """Each document's first primary message that is about to go out, with the document and its customer."""
+    """Each document's first primary message (about to go out, or gone out in a run released automatically),
+    with the document and its customer."""
     stmt = (select(Document, Customer, Message)
             .join(Customer, (Customer.run_id == Document.run_id) & (Customer.customer_id == Document.customer_id))
             .join(Message, Message.document_id == Document.id)
-            .where(Document.run_id == run_id, Message.kind == "primary", Message.fallback_of.is_(None),
-                   Message.state.in_(TO_BE_SENT))
+            .where(Document.run_id == run_id, Message.kind == "primary", Message.fallback_of.is_(None))
             .order_by(Document.invoice_id))
     return [(d, c, m) for d, c, m in session.execute(stmt)]
 

@@ -67,7 +67,7 @@ def build_proof(tenant: str, period: str, picked: Sequence[tuple[str, str, Billi
                         + "".join(document_panels(doc, sender)) + "</div></div>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Proof · {html.escape(tenant)} · '
             f'{html.escape(period)}</title><style>{PROOF_STYLE}</style></head><body><header class="top"><h1>Proof: '
-            f'{html.escape(tenant)} {html.escape(period)}</h1><p>{documents} documents about to be sent; {len(picked)} '
+            f'{html.escape(tenant)} {html.escape(period)}</h1><p>{documents} documents in the run; {len(picked)} '
             f'shown, covering {cells[0]} of the {cells[1]} channel × language × document type × country cells of the '
             f'run. Rendered by the same code and from the same data as what will be sent.</p></header><table class="mix"><tr>{head}</tr>{body}'
             f'</table>{"".join(sections)}</body></html>')

@@ -11,9 +11,10 @@ from omnibill.ledger import release as stored
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
 from omnibill.ledger.runs import run_by_id
+from omnibill.runs import ExpectedStop
 
 
-class NotReleased(RuntimeError):
+class NotReleased(ExpectedStop):
     """The tenant releases runs by hand and this one is not approved: nothing may be sent."""
 
 
