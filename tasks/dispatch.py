@@ -1,8 +1,15 @@
-"""Dispatch task: one channel's batch to its provider; retried only on transient errors."""
+"""Dispatch task: one channel's batch to its provider; retried only on transient errors.
+
+A provider outage is handled as designed (retries, then `omnibill rerun`), so its failures are logged as
+one line each, without Prefect's traceback; any other exception is a bug and keeps its traceback.
+"""
+
+import logging
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
+from prefect.logging.loggers import task_run_logger
 
 from channel_adapters.base import TransientError
 from config.channels import PER_MESSAGE_CHANNELS
@@ -13,9 +20,27 @@ from omnibill.ops.limits import limit_name, slot
 
 
 def retry_on_transient(task, task_run, state) -> bool:
-    """Retry a failed dispatch only when the cause is transient (outage, 5xx, timeout)."""
+    """Retry a failed dispatch only when the cause is transient (outage, 5xx, timeout); log a bug's traceback."""
     exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
-    return isinstance(exc, TransientError)
+    if isinstance(exc, TransientError):
+        return True
+    # Prefect asks this only while retries are left, and then logs no traceback itself when the answer is
+    # no (it does once they are exhausted): without this line a bug would show as one "Failed" line.
+    task_run_logger(task_run, task).error("%s failed with an error that is not a provider's: %r", task_run.name,
+                                          exc, exc_info=exc if isinstance(exc, BaseException) else None)
+    return False
+
+
+def without_outage_traceback(record: logging.LogRecord) -> bool:
+    """Log filter: a task run's record keeps its message but loses the traceback of a transient error."""
+    if record.exc_info and isinstance(record.exc_info[1], TransientError):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+# Prefect's engine logs "Retries are exhausted" with the traceback on this logger; the filter runs before
+# every handler (terminal and API), and adding the same function twice keeps one.
+logging.getLogger("prefect.task_runs").addFilter(without_outage_traceback)
 
 
 @task(name="dispatch", task_run_name="dispatch[{channel}] batch {batch_no}/{batches}", cache_policy=NO_CACHE,

@@ -64,8 +64,11 @@ def _paid_columns(c: dict[str, Any]) -> dict[str, Any]:
                                       for cur, a in sorted(c.get("amounts_paid", {}).items()))}
 
 
-def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_text: str) -> None:
-    """Markdown report: the balance of documents in against documents accounted for."""
+def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_text: str = "") -> None:
+    """Markdown report: the balance of documents in against documents accounted for, then per channel.
+
+    `table_text` (the terminal's table) is no longer shown: preformatted text is cut off at the UI's edge.
+    """
     o = rec["outcome"]
     verdict = "balanced" if rec["balanced"] else f"**NOT balanced** ({rec['accounted']} accounted)"
     left = o["failed_transient"] + o["pending"]
@@ -85,9 +88,74 @@ def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_
                 f"| pending | {o['pending']} |\n| unreachable (suppressed) | {rec['unreachable']} |\n"
                 f"| quarantined | {rec['quarantined']} |\n"
                 f"| reminders not sent, invoice paid | {rec.get('paid_unsent', 0)} |\n\n"
-                f"**{verdict}.** {todo}\n\n```\n{table_text}\n```\n")
+                f"**{verdict}.** {todo}\n\n## Per channel\n\n{channel_markdown(rec['channels'])}\n"
+                f"{_messages_line(rec.get('messages') or {})}"
+                f"\n## Amounts\n\n{amounts_markdown(rec['channels'])}\n")
     create_markdown_artifact(key=artifact_key(tenant, period, "reconciliation"), markdown=markdown,
                              description=f"Reconciliation of {tenant} {period}: documents in = accounted for")
+
+
+# (column, key in the channel's dict): short names, so that the table fits the width of the UI's artifact page
+CHANNEL_COLUMNS = (("planned", "planned"), ("sent", "sent"), ("deliv.", "delivered"), ("failed", "failed"),
+                   ("rej.", "rejected"), ("sched.", "scheduled"), ("held", "held"), ("pend.", "pending"),
+                   ("canc.", "cancelled"), ("opened", "opened_share"), ("paid", "paid_share"), ("cost €", "cost"))
+RARE = ("held", "cancelled")  # shown only when a channel has some
+
+
+def channel_markdown(channels: list[dict[str, Any]]) -> str:
+    """The per-channel counts as a markdown table: short column names, numbers right-aligned."""
+    columns = [(name, key) for name, key in CHANNEL_COLUMNS
+               if key not in RARE or any(c.get(key) for c in channels)]
+    rows = [[c["channel"]] + [_cell(c, key) for _, key in columns] for c in channels]
+    return markdown_table(["channel"] + [name for name, _ in columns], rows, left=1)
+
+
+def _cell(c: dict[str, Any], key: str) -> str:
+    if key == "cost":
+        return f"{Decimal(c['cost']):,.2f}"
+    if key == "paid_share":  # a share of documents: only primary lines carry documents
+        return f"{100 * c.get(key, 0):.0f}%" if c.get("reached_documents") else "–"
+    if key == "opened_share":
+        return f"{100 * c.get(key, 0):.0f}%"
+    return str(c.get(key, 0))
+
+
+def amounts_markdown(channels: list[dict[str, Any]]) -> str:
+    """Amounts sent and paid per channel and currency, one row each (a column per currency would not fit)."""
+    rows = []
+    for c in channels:
+        sent, paid = c.get("amounts_sent") or {}, c.get("amounts_paid") or {}
+        rows += [[c["channel"], cur, f"{Decimal(sent.get(cur, 0)):,.2f}", f"{Decimal(paid.get(cur, 0)):,.2f}"]
+                 for cur in sorted(set(sent) | set(paid))]
+    return markdown_table(["channel", "currency", "sent", "paid"], rows, left=2) if rows else "No amounts sent."
+
+
+def markdown_table(header: list[str], rows: list[list[str]], left: int) -> str:
+    """A markdown table padded to line up in plain text too; the first `left` columns left-aligned, the rest right."""
+    rows = [[_escape(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i < left else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 2)) if i < left else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def _escape(cell: str) -> str:
+    """A cell's text with the characters that would break a markdown table row escaped."""
+    return cell.replace("|", "\\|").replace("\n", " ")
+
+
+def _messages_line(m: dict[str, Any]) -> str:
+    """The extract's service and marketing messages, accounted for (nothing when there were none)."""
+    if not m or not m.get("in_extract"):
+        return ""
+    o = m["outcome"]
+    return (f"\nMessages in the extract (service, marketing): {m['in_extract']} = sent {o['sent'] + o['delivered']}"
+            f" + failed {o['failed_transient'] + o['failed_permanent']} + scheduled {o['scheduled']}"
+            f" + pending {o['pending']} + not sent by the rules {m['suppressed']} + quarantined {m['quarantined']}.\n")
 
 
 def publish_failures(tenant: str, period: str, rows: list[dict[str, Any]]) -> None:

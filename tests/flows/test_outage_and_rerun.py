@@ -6,12 +6,14 @@ the run's artifacts are read back from the Prefect API.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
+from channel_adapters.base import TransientError
 from flows.monthly_billing import monthly_billing_run
 from flows.rerun_failed import rerun_failed
 from omnibill import wiring
@@ -47,8 +49,20 @@ def _kivra_documents(document_ids: set[str]) -> set[str]:
     return {doc_id for doc_id, (_, c) in found.items() if (c.data or {}).get("digital_mailbox") == "kivra"}
 
 
+def _rerun_lines(records: list[logging.LogRecord]) -> dict[tuple[str, int], str]:
+    """The flow's one line per failed batch, by (channel, batch), from the line's own rerun command."""
+    found = {}
+    for r in records:
+        text = r.getMessage()
+        if r.name == "prefect.flow_runs" and text.startswith("dispatch[") and "omnibill rerun" in text:
+            cmd = text.split("omnibill rerun", 1)[1].split()
+            args = dict(zip(cmd[::2], cmd[1::2]))
+            found[(args["--channel"], int(args["--batch"]))] = text
+    return found
+
+
 def test_outage_of_one_sms_batch_is_repaired_by_a_rerun(prefect_harness, omnibill_env, sandbox, tmp_path,
-                                                        monkeypatch):
+                                                        monkeypatch, caplog):
     emitted: list[dict] = []
     real_emit = events.emit_event
     monkeypatch.setattr(events, "emit_event", lambda **kw: emitted.append(kw) or real_emit(**kw))
@@ -79,8 +93,21 @@ def test_outage_of_one_sms_batch_is_repaired_by_a_rerun(prefect_harness, omnibil
     mailbox_out = {m.id for m in to_send if m.channel == "mailbox" and m.batch_no == broken
                    and m.document_id not in kivra}
     sandbox.faults.fail_keys = sms_out | mailbox_out
+    caplog.clear()
     state = monthly_billing_run(tenant="demo", period=PERIOD, source=str(extract), return_state=True)
     assert state.is_failed() and "omnibill rerun" in state.message
+
+    # the log: one line per failed batch with its count and exact rerun command, no traceback for the outage
+    lines = _rerun_lines(caplog.records)
+    assert set(lines) == {("sms", broken), ("mailbox", broken)}
+    for channel, n in (("sms", len(sms_out)), ("mailbox", len(mailbox_out))):
+        assert f"dispatch[{channel}] batch {broken}: {n} messages" in lines[(channel, broken)]
+        assert lines[(channel, broken)].endswith(
+            f"omnibill rerun --tenant demo --period {PERIOD} --channel {channel} --batch {broken}")
+    task_lines = [r for r in caplog.records if r.name == "prefect.task_runs"]
+    assert any("BatchHadTransientFailures" in r.getMessage() and "Retries are exhausted" in r.getMessage()
+               for r in task_lines)
+    assert [r.getMessage() for r in task_lines if r.exc_info or r.exc_text] == []
 
     after = {m.id: m for m in _messages()}
     assert {i for i, m in after.items() if m.state == "failed" and not m.permanent} == sms_out | mailbox_out
@@ -134,3 +161,37 @@ def test_outage_of_one_sms_batch_is_repaired_by_a_rerun(prefect_harness, omnibil
     assert last["mailbox"][0] == again["mailbox"][0] + len(mailbox_out) and last["email"] == again["email"]
     rerun_failed(tenant="demo", period=PERIOD)
     assert _received(sandbox) == last
+
+
+class DispatchBug(Exception):
+    """Not a provider's answer: a bug in our own code."""
+
+
+def test_a_bug_in_dispatch_keeps_its_traceback_once_per_failed_batch(prefect_harness, omnibill_env, sandbox,
+                                                                     tmp_path, monkeypatch, caplog):
+    from omnibill.dispatch import stage
+
+    real = stage.to_outbound
+
+    def buggy(run, message, *args, **kwargs):
+        if message.channel == "email":
+            raise DispatchBug(f"cannot build the e-mail of {message.id}")
+        return real(run, message, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "to_outbound", buggy)
+    extract = tmp_path / "extract"
+    write_demo_extract(extract, customers=80, period=PERIOD, seed=5)
+    state = monthly_billing_run(tenant="demo", period=PERIOD, source=str(extract), return_state=True)
+    assert state.is_failed()
+
+    email = {m.batch_no for m in _messages() if m.channel == "email"}
+    assert email and not [m for m in _messages() if m.channel == "email" and m.state in ("sent", "delivered")]
+    assert set(_rerun_lines(caplog.records)) == {("email", b) for b in email}
+    # each failed dispatch task run shows the bug's traceback exactly once; no transient failure shows one
+    failed_runs = [r for r in caplog.records if r.name == "prefect.task_runs"
+                   and r.getMessage().startswith("Finished in state Failed") and "DispatchBug" in r.getMessage()]
+    tracebacks = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], DispatchBug)]
+    assert failed_runs and len(tracebacks) == len(failed_runs)
+    text = logging.Formatter().formatException(tracebacks[0].exc_info)
+    assert "Traceback" in text and "in buggy" in text and "cannot build the e-mail" in text
+    assert not [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], TransientError)]
