@@ -10,6 +10,8 @@ from uuid import UUID
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
                                update_progress_artifact)
 
+from omnibill.reconcile.stage import release_line
+
 
 def artifact_key(tenant: str, period: str, what: str) -> str:
     """A stable key (the UI groups artifacts by key across runs): lowercase letters, digits and dashes."""
@@ -88,7 +90,9 @@ def publish_reconciliation(tenant: str, period: str, rec: dict[str, Any], table_
                 f"| pending | {o['pending']} |\n| unreachable (suppressed) | {rec['unreachable']} |\n"
                 f"| quarantined | {rec['quarantined']} |\n"
                 f"| reminders not sent, invoice paid | {rec.get('paid_unsent', 0)} |\n\n"
-                f"**{verdict}.** {todo}\n\n## Per channel\n\n{channel_markdown(rec['channels'])}\n"
+                f"**{verdict}.** {todo}\n\n"
+                + (f"**{release_line(rec['release'])}**\n\n" if rec.get("release") else "")
+                + f"## Per channel\n\n{channel_markdown(rec['channels'])}\n"
                 f"{_messages_line(rec.get('messages') or {})}"
                 f"\n## Amounts\n\n{amounts_markdown(rec['channels'])}\n")
     create_markdown_artifact(key=artifact_key(tenant, period, "reconciliation"), markdown=markdown,

@@ -60,6 +60,7 @@ class Reconciliation:
     channels: list[ChannelLine]
     messages: dict[str, Any] = field(default_factory=dict)
     paid_unsent: int = 0  # reminders not sent because their invoice was paid
+    release: dict[str, Any] | None = None  # a run released by hand: state, by, comment, at
 
     @property
     def accounted(self) -> int:
@@ -87,6 +88,7 @@ class Reconciliation:
                 "documents_in_ledger": self.documents_in_ledger, "quarantined": self.quarantined,
                 "unreachable": self.unreachable, "paid_unsent": self.paid_unsent, "outcome": self.outcome,
                 "accounted": self.accounted,
+                "release": self.release,
                 "balanced": self.balanced, "status": run_status(self), "left_to_send": self.left_to_send, "messages": self.messages,
                 "channels": [{"channel": c.channel, "kind": c.kind, **c.counts, "cost": str(c.cost), "opened": c.opened,
                               "opened_share": round(c.opened_share, 4),
@@ -170,7 +172,9 @@ def reconcile(session: Session, run: BillingRun, invoice_rows: int) -> Reconcili
         paid_unsent=count_documents(session, run.id, billing=True, decision=PAID),
         outcome=document_outcomes(session, run.id),
         channels=sorted(channels.values(), key=lambda c: c.channel),
-        messages=_message_accounts(session, run.id))
+        messages=_message_accounts(session, run.id),
+        release={"state": run.release_state, "by": run.release_by, "comment": run.release_comment,
+                 "at": run.released_at.isoformat() if run.released_at else None} if run.release_state else None)
 
 
 def _message_accounts(session: Session, run_id: str) -> dict[str, Any]:
@@ -232,4 +236,13 @@ def render_table(rec: Reconciliation) -> str:
                      f" + failed {mo['failed_transient'] + mo['failed_permanent']} + scheduled {mo['scheduled']}"
                      f" + pending {mo['pending']} + not sent by the rules {m['suppressed']}"
                      f" + quarantined {m['quarantined']}")
+    if rec.release:
+        lines.append(release_line(rec.release))
     return "\n".join(lines + paid_table(rec.channels))
+
+
+def release_line(release: dict[str, Any]) -> str:
+    """`release: approved by Anna Ek at 2026-11-02 09:14 UTC (VAT checked)`."""
+    at = f" at {release['at'][:16].replace('T', ' ')} UTC" if release.get("at") else ""
+    return (f"release: {release['state']}" + (f" by {release['by']}" if release.get("by") else "") + at
+            + (f" ({release['comment']})" if release.get("comment") else ""))

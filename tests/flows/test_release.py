@@ -93,6 +93,8 @@ def test_nothing_is_sent_before_approval_and_everything_once_after(prefect_harne
     assert sent > 0 and sent == sandbox.ledger.count(unique=True)
     status = _cli("status", "--tenant", "demo", "--period", "2026-07")
     assert "release: approved by Anna Ek" in status
+    summary = wiring.run_of("demo", "2026-07").summary
+    assert summary["release"]["state"] == "approved" and summary["release"]["comment"] == "checked VAT and references"
 
 
 def test_a_rejected_run_sends_nothing_and_a_corrected_one_runs_again(prefect_harness, manual_tenant, sandbox,
