@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import css_inline
 
@@ -44,9 +45,9 @@ def email_headers(doc: BillingDocument, sender: Sender, marketing: bool) -> dict
 
 
 def render_email(doc: BillingDocument, sender: Sender, *, pdf_link: str | None = None,
-                 marketing: bool = False) -> RenderedEmail:
-    """The e-mail for a document in the customer's language; customer text is HTML-escaped."""
-    view = build_view(doc, sender)
+                 marketing: bool = False, view: dict[str, Any] | None = None) -> RenderedEmail:
+    """The e-mail for a document in the customer's language (view: build_view's, if built); customer text escaped."""
+    view = view or build_view(doc, sender)
     extra = {"link": document_link(doc, sender), "pdf_link": pdf_link, "choices": preferences_link(doc, sender),
              "unsubscribe": unsubscribe_link(doc, sender) if marketing else None}
     env = environment()

@@ -10,7 +10,8 @@ from pathlib import Path
 import reportlab
 from reportlab import rl_config
 from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+
+from omnibill.render.font_cache import CachedSubsetTTFont
 
 FONT, BOLD = "OmniSans", "OmniSans-Bold"
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -45,11 +46,12 @@ def register_fonts() -> str:
     rl_config.useA85 = 0  # binary (Flate only) streams: a quarter smaller and faster than ASCII85 wrapping
     pdfdoc.PDFZCompress = FastFlate()
     regular, bold = next((r, b) for r, b in _MAIN_CANDIDATES if r.is_file() and b.is_file())
-    pdfmetrics.registerFont(TTFont(FONT, str(regular)))
-    pdfmetrics.registerFont(TTFont(BOLD, str(bold)))
+    # Each embedded subset is built once per process and reused by every PDF that needs the same one.
+    pdfmetrics.registerFont(CachedSubsetTTFont(FONT, str(regular)))
+    pdfmetrics.registerFont(CachedSubsetTTFont(BOLD, str(bold)))
     for name, path in FALLBACKS:
         if path.is_file():
-            pdfmetrics.registerFont(TTFont(name, str(path)))
+            pdfmetrics.registerFont(CachedSubsetTTFont(name, str(path)))
     return str(regular)
 
 

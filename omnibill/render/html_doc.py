@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ def qr_svg(payload: str) -> str:
             f'<rect width="{side}" height="{side}" fill="#fff"/><path d="{path}" fill="#1f2933"/></svg>')
 
 
+@lru_cache(maxsize=8)  # read and encoded once per worker, as the PDF's logo XObject is
 def logo_data_uri(path: str | None) -> str | None:
     """The tenant's logo as a data: URI, so the file needs nothing from outside."""
     if not path:
@@ -60,13 +62,15 @@ def _tint(hex_colour: str) -> str:
     return "#" + "".join(f"{round(c + (255 - c) * 0.86):02x}" for c in rgb)
 
 
-def render_html_document(doc: BillingDocument, sender: Sender, portal: dict[str, Any] | None = None) -> str:
+def render_html_document(doc: BillingDocument, sender: Sender, portal: dict[str, Any] | None = None, *,
+                         view: dict[str, Any] | None = None) -> str:
     """The document as one self-contained, responsive HTML page with a hoverable consumption chart.
 
     With `portal` (nonce, pdf_url, prefs_url, sent, history) it is the portal's page: copy buttons,
     the PDF to download, what was sent where and when, and the recipient's earlier documents.
+    `view` is build_view(doc, sender) when the caller already has it.
     """
-    view = build_view(doc, sender)
+    view = view or build_view(doc, sender)
     lang = view["lang"]
     rows = [(ln.description, format_number(ln.quantity, lang, 0, 3), ln.unit.replace("m3", "m³"),
              format_number(ln.unit_price, lang, 2, 4), format_number(ln.vat_rate, lang, 0, 2),

@@ -160,9 +160,9 @@ def summary_height(v: dict[str, Any]) -> float:
     return height + (CHART_H + 4 if v["doc"].consumption else 0)
 
 
-def draw_document(c: Canvas, doc: BillingDocument, sender: Sender) -> int:
+def draw_document(c: Canvas, doc: BillingDocument, sender: Sender, view: dict[str, Any] | None = None) -> int:
     """Draw a document's pages on a canvas (ending each page); returns how many pages it took."""
-    v = build_view(doc, sender)
+    v = view or build_view(doc, sender)
     c.setFillColor(DARK)
     note = _note(v)
     first_top = 97 + 4.4 * len(note) if note else FIRST_TOP
@@ -203,11 +203,11 @@ def new_canvas(buf: io.BytesIO, title: str, author: str, lang: str) -> Canvas:
     return c
 
 
-def render_pdf(doc: BillingDocument, sender: Sender) -> bytes:
-    """The document as a PDF (A4, one or more pages) ready for print or e-mail attachment."""
+def render_pdf(doc: BillingDocument, sender: Sender, *, view: dict[str, Any] | None = None) -> bytes:
+    """The document as a PDF (A4, one or more pages) ready for print or e-mail attachment (view: build_view's)."""
     buf = io.BytesIO()
     lang = language_of(doc.customer.language)
     c = new_canvas(buf, f"{texts_for(lang)[doc.document_type]} {doc.invoice_id}", sender.name, lang)
-    draw_document(c, doc, sender)
+    draw_document(c, doc, sender, view)
     c.save()
     return buf.getvalue()

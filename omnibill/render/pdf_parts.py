@@ -15,6 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
+from reportlab.lib.rl_accel import escapePDF, fp_str
 
 from omnibill.model import ConsumptionPoint
 from omnibill.render.fonts import BOLD, FONT, glyph_runs, string_width, visual
@@ -31,18 +32,36 @@ def y(top_mm: float) -> float:
     return PAGE_H - top_mm * mm
 
 
+def show(c: Canvas, x: float, y_pt: float, value: str, font: str, size: float) -> None:
+    """Set one run of text in one font at (x, y) in points: the bytes Canvas.drawString writes, without its objects."""
+    c.setFont(font, size)
+    face = pdfmetrics.getFont(font)
+    if not face._dynamicFont:  # a built-in Type 1 font: ReportLab's own path
+        c.drawString(x, y_pt, value)
+        return
+    doc, parts, current = c._doc, [], -1
+    for subset, chars in face.splitString(value, doc):
+        if subset != current:
+            parts.append(f"{face.getSubsetInternalName(subset, doc)} {fp_str(size)} Tf {fp_str(c._leading)} TL")
+            current = subset
+        parts.append(f"({escapePDF(chars)}) Tj")
+    c._code.append(f"BT 1 0 0 1 {fp_str(x, y_pt)} Tm {' '.join(parts)} T* ET")
+
+
 def text(c: Canvas, x_mm: float, top_mm: float, value: str, font: str = FONT, size: float = 9, align: str = "l") -> None:
     """Draw one line of text, left or right aligned at x (mm), baseline at top_mm."""
     runs = glyph_runs(visual(value), font)
-    if len(runs) == 1:  # the common case: one font, one text operator
-        c.setFont(font, size)
-        (c.drawRightString if align == "r" else c.drawString)(x_mm * mm, y(top_mm), runs[0][1])
-        return
-    x = x_mm * mm - (sum(pdfmetrics.stringWidth(part, f, size) for f, part in runs) if align == "r" else 0)
+    x = x_mm * mm
+    if align == "r":
+        x -= sum(pdfmetrics.stringWidth(part, f, size) for f, part in runs)
     for run_font, part in runs:
-        c.setFont(run_font, size)
-        c.drawString(x, y(top_mm), part)
+        show(c, x, y(top_mm), part, run_font, size)
         x += pdfmetrics.stringWidth(part, run_font, size)
+
+
+def centred(c: Canvas, x: float, y_pt: float, value: str, font: str, size: float) -> None:
+    """Draw a text centred on x (points), in one font (as Canvas.drawCentredString)."""
+    show(c, x - 0.5 * pdfmetrics.stringWidth(value, font, size), y_pt, value, font, size)
 
 
 @lru_cache(maxsize=8)
@@ -128,10 +147,9 @@ def draw_chart(c: Canvas, points: tuple[ConsumptionPoint, ...], title: str, lang
                x: float, top: float, width: float, height: float) -> None:
     """A bar chart of the last 12 months' consumption; top is the y of the chart's upper edge."""
     points = points[-12:]
-    c.setFont(BOLD, 8)
     c.setFillColor(DARK)
     unit = points[-1].unit if points else ""
-    c.drawString(x, top - 3 * mm, f"{title} ({unit})" if unit else title)
+    show(c, x, top - 3 * mm, f"{title} ({unit})" if unit else title, BOLD, 8)
     base_y, bar_top = top - height + 5 * mm, top - 9 * mm
     peak = max((Decimal(p.quantity) for p in points), default=Decimal(0)) or Decimal(1)
     slot = width / max(len(points), 1)
@@ -142,10 +160,8 @@ def draw_chart(c: Canvas, points: tuple[ConsumptionPoint, ...], title: str, lang
         c.setFillColor(colour if i == len(points) - 1 else brand_colours_tint(colour))
         c.rect(bx, base_y, bar_w, h, stroke=0, fill=1)
         c.setFillColor(GREY)
-        c.setFont(FONT, 5.5)
-        c.drawCentredString(bx + bar_w / 2, base_y + h + 1, format_number(point.quantity, lang, 0, 0))
-        c.setFont(FONT, 6)
-        c.drawCentredString(bx + bar_w / 2, base_y - 3.2 * mm, month_label(point.month, lang))
+        centred(c, bx + bar_w / 2, base_y + h + 1, format_number(point.quantity, lang, 0, 0), FONT, 5.5)
+        centred(c, bx + bar_w / 2, base_y - 3.2 * mm, month_label(point.month, lang), FONT, 6)
     c.setStrokeColor(RULE)
     c.setLineWidth(0.5)
     c.line(x, base_y, x + width, base_y)

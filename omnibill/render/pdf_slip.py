@@ -12,7 +12,8 @@ from config.tenant import Sender
 from omnibill.model import BillingDocument
 from omnibill.payments import compact_reference, fik_payment_line
 from omnibill.render.barcode import MODULE_MM, draw_code128, fi_bank_barcode
-from omnibill.render.pdf_parts import BOLD, DARK, FONT, GREY, brand_colours, draw_qr, fit, fit_size, text, y
+from omnibill.render.pdf_parts import (BOLD, DARK, FONT, GREY, brand_colours, centred, draw_qr, fit, fit_size, text,
+                                       y)
 from omnibill.render.qr import payment_qr_payload
 
 PAY_TOP, PAY_BOTTOM = 236.0, 277.0
@@ -84,5 +85,4 @@ def draw_payment_box(c: Canvas, v: dict[str, Any], doc: BillingDocument, sender:
         # 27 mm keeps a quiet zone of four modules or more clear of the box, the caption and the account text.
         draw_qr(c, payload, 157 * mm, y(PAY_TOP + 31), 27 * mm)
         c.setFillColor(GREY)
-        c.setFont(FONT, 7)
-        c.drawCentredString(170.5 * mm, y(PAY_TOP + 35.8), t["scan"])
+        centred(c, 170.5 * mm, y(PAY_TOP + 35.8), t["scan"], FONT, 7)

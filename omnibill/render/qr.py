@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import zint
@@ -76,6 +77,7 @@ def payment_qr_payload(doc: BillingDocument, sender: Sender) -> str | None:
     return epc_payload(doc, sender) or usingqr_payload(doc, sender)
 
 
+@lru_cache(maxsize=64)  # a document's PDF and its HTML page show the same symbol: encode it once
 def qr_matrix(payload: str) -> QrMatrix:
     """Encode a payload (UTF-8, byte mode, ECC level M) and return its dark-module runs."""
     symbol = zint.Symbol()

@@ -13,6 +13,7 @@ from typing import Any
 
 from config.settings import S3Settings
 from omnibill.ledger.codec import document_from_row, party_from_json
+from omnibill.render.context import build_view
 from omnibill.render.service import (MESSAGE_CATEGORIES, ServiceMessage, render_service_email, render_service_pdf,
                                      render_service_sms)
 from omnibill.ledger.db import Ledger
@@ -35,17 +36,18 @@ def render_outputs(doc: BillingDocument | ServiceMessage, sender: Sender,
     if isinstance(doc, ServiceMessage):
         return service_outputs(doc, sender, channels)
     files: dict[str, tuple[str, bytes, str]] = {}
+    view = build_view(doc, sender)  # once per document, shared by the PDF, the e-mail and the HTML page
     if channels & {"print", "email", "mailbox"}:
-        files["pdf"] = ("document.pdf", render.render_pdf(doc, sender), "application/pdf")
+        files["pdf"] = ("document.pdf", render.render_pdf(doc, sender, view=view), "application/pdf")
     if channels & {"email", "mailbox"}:
-        mail = render.render_email(doc, sender)
+        mail = render.render_email(doc, sender, view=view)
         files["subject"] = ("subject.txt", mail.subject.encode(), "text/plain; charset=utf-8")
         if "email" in channels:
             files["html"] = ("email.html", mail.html.encode(), "text/html; charset=utf-8")
             files["text"] = ("email.txt", mail.text.encode(), "text/plain; charset=utf-8")
             files["headers"] = _headers(mail, sender)
     if channels & {"email", "sms"}:  # the page the e-mail's and the SMS's link opens
-        files["document"] = ("document.html", render.render_html_document(doc, sender).encode(), "text/html; charset=utf-8")
+        files["document"] = ("document.html", render.render_html_document(doc, sender, view=view).encode(), "text/html; charset=utf-8")
     if "sms" in channels:
         files["sms"] = ("sms.txt", render.render_sms(doc, sender).encode(), "text/plain; charset=utf-8")
     if "einvoice" in channels:
