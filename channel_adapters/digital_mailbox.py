@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import httpx
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
-from channel_adapters.sms_gateway import fetch_pages, http_client, result_for, send_each
+from channel_adapters.sms_gateway import Pooled, SendPool, fetch_pages, http_client, post_one, result_for
 from config.settings import GatewaySettings
 
 
-class DigitalMailboxAdapter(ChannelAdapter):
-    """POSTs each message's PDF to `<mailbox_url>/v1/<provider>/documents`.
+class DigitalMailboxAdapter(Pooled, ChannelAdapter):
+    """POSTs each message's PDF to `<mailbox_url>/v1/<provider>/documents`, `connections` at once.
 
     The provider comes from `metadata["mailbox_provider"]`; the recipient is the national id or
     organisation number the mailbox user registered with.
@@ -24,14 +24,15 @@ class DigitalMailboxAdapter(ChannelAdapter):
     max_batch = 200
     body_maxlen = None
 
-    def __init__(self, settings: GatewaySettings, client: httpx.Client | None = None):
+    def __init__(self, settings: GatewaySettings, client: httpx.Client | None = None, connections: int = 1):
         self.settings = settings
         self.client = client or http_client(settings)
+        self.pool = SendPool(connections)
         self._cursor = "0"
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
-        """Deliver each document; one result per message."""
-        return send_each(messages, self._post)
+    def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
+        """Deliver each document, yielding its result as soon as the provider answered."""
+        yield from self.pool.send(messages, lambda m: post_one(m, self._post))
 
     def _post(self, message: OutboundMessage) -> httpx.Response | DispatchResult:
         provider = message.metadata.get("mailbox_provider", "")
@@ -65,5 +66,6 @@ class DigitalMailboxAdapter(ChannelAdapter):
         return [ReceiptEvent(e["reference"], "read", e.get("at")) for e in events if e.get("status") == "read"]
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the workers and close the HTTP client."""
+        self.pool.close()
         self.client.close()

@@ -30,7 +30,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sms_gateway import send_each
+from channel_adapters.sms_gateway import Pooled, SendPool, post_one
 from config.providers import ElksSettings
 
 COST_UNIT = Decimal(10000)  # 46elks states costs in 10000ths of the account currency
@@ -50,19 +50,6 @@ def scrub(text: str) -> str:
     return _DIGITS.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)[:200]
 
 
-def send_one_by_one(messages: Sequence[OutboundMessage], post) -> Iterator[DispatchResult]:
-    """Yield each message's result as soon as it is answered; only an unreachable provider before the
-    first answer raises TransientError, later the rest fail transiently."""
-    for index, message in enumerate(messages):
-        try:
-            yield from send_each([message], post)
-        except TransientError as exc:
-            if index == 0:
-                raise
-            yield from (DispatchResult(m.message_id, "failed", error=str(exc)) for m in messages[index:])
-            return
-
-
 def elks_time(value: str | None) -> datetime | None:
     """46elks' UTC timestamps ("2017-03-14T09:52:10Z" or "2018-02-14T09:52:07.302000") as aware datetimes."""
     if not value:
@@ -74,8 +61,12 @@ def elks_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class ElksAdapter(ChannelAdapter):
-    """POSTs each SMS to 46elks' /sms; delivery reports come to /webhooks/46elks, GET /sms is the fallback."""
+class ElksAdapter(Pooled, ChannelAdapter):
+    """POSTs each SMS to 46elks' /sms; delivery reports come to /webhooks/46elks, GET /sms is the fallback.
+
+    `connections` requests at once, over the client's kept-alive connections; as 46elks does not deduplicate,
+    the dispatcher records each result before asking for the next, so at most `connections` SMS are in flight.
+    """
 
     channel = "sms"
     provider = "46elks"
@@ -84,8 +75,9 @@ class ElksAdapter(ChannelAdapter):
     deduplicates = False  # no idempotency key: a resend reaches the phone again
 
     def __init__(self, settings: ElksSettings, public_url: str, callback_key: bytes,
-                 client: httpx.Client | None = None):
+                 client: httpx.Client | None = None, connections: int = 1):
         self.settings = settings
+        self.pool = SendPool(connections)
         self.public_url = public_url.rstrip("/")
         self.callback_key = callback_key
         self.client = client or httpx.Client(
@@ -94,7 +86,7 @@ class ElksAdapter(ChannelAdapter):
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Send each SMS, yielding its result as soon as 46elks answered."""
-        yield from send_one_by_one(messages, self._post)
+        yield from self.pool.send(messages, lambda m: post_one(m, self._post))
 
     def callback_url(self, message_id: str) -> str:
         """The whendelivered URL for one message: our endpoint, the message id and its signature."""
@@ -195,5 +187,6 @@ class ElksAdapter(ChannelAdapter):
                             at=at, permanent=True)
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the workers and close the HTTP client."""
+        self.pool.close()
         self.client.close()

@@ -42,6 +42,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PaymentEvent, PermanentError, ReceiptEvent, TransientError)
+from channel_adapters.sms_gateway import Pooled, SendPool
 from config.providers import KivraSettings
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ _TOKEN_MARGIN_S = 60.0
 _RETRYABLE_4XX = (408, 429)
 
 
-class KivraAdapter(ChannelAdapter):
-    """Sends each document as Kivra content to the recipient's personal identity number."""
+class KivraAdapter(Pooled, ChannelAdapter):
+    """Sends each document as Kivra content to the recipient's personal identity number, `connections` at once."""
 
     channel = "mailbox"
     provider = "kivra"
@@ -63,8 +64,9 @@ class KivraAdapter(ChannelAdapter):
     deduplicates = True  # Kivra's duplicate control: an identical payload is delivered once
 
     def __init__(self, settings: KivraSettings, public_url: str, client: httpx.Client | None = None,
-                 message_for: Callable[[str], str | None] | None = None):
+                 message_for: Callable[[str], str | None] | None = None, connections: int = 1):
         self.settings = settings
+        self.pool = SendPool(connections)
         self.webhook_url = f"{public_url.rstrip('/')}/webhooks/kivra"
         self.client = client or httpx.Client(timeout=settings.timeout_s)
         self.message_for = message_for  # content key -> our message id (the ledger's provider_ref), for webhooks
@@ -88,19 +90,16 @@ class KivraAdapter(ChannelAdapter):
         return found
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
-        """POST each message as content; yield its result as soon as Kivra answered."""
-        for index, message in enumerate(messages):
-            try:
-                result = self._deliver(message)
-            except (httpx.ConnectError, httpx.ConnectTimeout, TransientError) as exc:
-                if index == 0:
-                    raise exc if isinstance(exc, TransientError) else TransientError(f"Kivra unreachable: {exc}")
-                # Kivra went away mid-batch: leave the rest for the retry instead of hammering it.
-                yield from (DispatchResult(m.message_id, "failed", error="Kivra unreachable") for m in messages[index:])
-                return
-            except httpx.TransportError as exc:  # read timeout, dropped connection: may have arrived (Kivra dedupes)
-                result = DispatchResult(message.message_id, "failed", error=f"{type(exc).__name__} talking to Kivra")
-            yield result
+        """POST each message as content, `connections` at once; yield each result as soon as Kivra answered."""
+        yield from self.pool.send(messages, self._deliver_one)
+
+    def _deliver_one(self, message: OutboundMessage) -> DispatchResult:
+        try:
+            return self._deliver(message)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TransientError(f"Kivra unreachable: {exc}") from exc
+        except httpx.TransportError as exc:  # read timeout, dropped connection: may have arrived (Kivra dedupes)
+            return DispatchResult(message.message_id, "failed", error=f"{type(exc).__name__} talking to Kivra")
 
     def fetch_receipts(self) -> list[ReceiptEvent | PaymentEvent]:
         """Reads and payments since the last call, from the event feed (none when Kivra offers no feed)."""
@@ -135,7 +134,8 @@ class KivraAdapter(ChannelAdapter):
             raise CallbackRejected(f"Kivra webhook body unreadable: {type(exc).__name__}") from exc
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the workers and close the HTTP client."""
+        self.pool.close()
         self.client.close()
 
     @property

@@ -1,9 +1,11 @@
-"""SMS through an HTTP gateway (JSON, bearer key, Idempotency-Key), plus the HTTP error mapping
-shared with the digital-mailbox adapter."""
+"""SMS through an HTTP gateway (JSON, bearer key, Idempotency-Key), plus what the other adapters share: the
+HTTP error mapping and `send_pooled`, several messages in flight at once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import httpx
 
@@ -12,6 +14,118 @@ from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessa
 from config.settings import GatewaySettings
 
 _RETRYABLE_4XX = (408, 429)
+
+
+class ProviderLost(TransientError):
+    """The provider went away after answering: the message and the rest of the batch fail transiently."""
+
+
+class SendPool:
+    """`connections` worker threads of one adapter, kept across batches (each may hold its own connection).
+
+    `send` keeps at most `connections` messages in flight, counting a message from when it is handed to
+    the provider until the caller takes its result and asks for the next one: a dispatcher that records
+    each result before asking (providers that do not deduplicate) repeats at most that many after a crash.
+    """
+
+    def __init__(self, connections: int = 1):
+        self.connections = max(1, connections)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def send(self, messages: Sequence[OutboundMessage],
+             send_one: Callable[[OutboundMessage], DispatchResult]) -> Iterator[DispatchResult]:
+        """Each message's result as soon as it is known (order may differ from the batch's).
+
+        `send_one` answers for one message; its TransientError means the provider is unreachable: raised
+        when nothing was answered yet, else (and always for ProviderLost) the unanswered rest fail with it.
+        Any other exception is raised once the messages in flight have been answered and yielded.
+        """
+        if self.connections == 1:  # one at a time in the caller's thread: no pool to pay for
+            yield from _one_by_one(messages, send_one)
+            return
+        executor = self._start()
+        waiting, flying = list(reversed(messages)), {}
+        answered: set[str] = set()
+        stop: BaseException | None = None
+        try:
+            while waiting or flying:
+                while waiting and stop is None and len(flying) < self.connections:
+                    message = waiting.pop()
+                    flying[executor.submit(send_one, message)] = message
+                done, _ = wait(flying, return_when=FIRST_COMPLETED)
+                for future in done:
+                    message = flying.pop(future)
+                    if future.exception() is not None:
+                        stop = stop or future.exception()
+                        continue
+                    answered.add(message.message_id)
+                    yield future.result()
+                if stop is not None and not flying:
+                    break
+        finally:
+            wait(flying)  # never leave a send running behind a caller that stopped listening
+        if stop is None:
+            return
+        if not isinstance(stop, TransientError) or (not answered and not isinstance(stop, ProviderLost)):
+            raise stop
+        yield from (DispatchResult(m.message_id, "failed", error=str(stop)) for m in messages
+                    if m.message_id not in answered)
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+    def _start(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.connections, thread_name_prefix="send")
+            return self._executor
+
+
+class Pooled:
+    """For adapters that send through `self.pool`: `connections`, the number of messages in flight at once."""
+
+    pool: SendPool
+
+    @property
+    def connections(self) -> int:
+        """Messages in flight at once (each worker on a connection of its own)."""
+        return self.pool.connections
+
+    @connections.setter
+    def connections(self, value: int) -> None:
+        self.pool.close()
+        self.pool = SendPool(value)
+
+
+def _one_by_one(messages: Sequence[OutboundMessage],
+                send_one: Callable[[OutboundMessage], DispatchResult]) -> Iterator[DispatchResult]:
+    for index, message in enumerate(messages):
+        try:
+            result = send_one(message)
+        except TransientError as exc:
+            if index == 0 and not isinstance(exc, ProviderLost):
+                raise
+            yield from (DispatchResult(m.message_id, "failed", error=str(exc)) for m in messages[index:])
+            return
+        yield result
+
+
+def post_one(message: OutboundMessage, post: Callable[[OutboundMessage], httpx.Response | DispatchResult],
+             who: str = "provider") -> DispatchResult:
+    """One POST's result: no connection raises TransientError; a read timeout or dropped connection (the
+    message may have arrived) fails it transiently."""
+    try:
+        answer = post(message)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise TransientError(f"{who} unreachable: {exc}") from exc
+    except httpx.TransportError as exc:
+        return DispatchResult(message.message_id, "failed", error=f"{type(exc).__name__}: {exc}")
+    return answer if isinstance(answer, DispatchResult) else result_for(message.message_id, answer)
 
 
 def http_client(settings: GatewaySettings) -> httpx.Client:
@@ -31,27 +145,6 @@ def result_for(message_id: str, response: httpx.Response) -> DispatchResult:
     permanent = 400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX
     return DispatchResult(message_id, "failed", error=f"HTTP {response.status_code} {_reason(response)}",
                           permanent=permanent)
-
-
-def send_each(messages: Sequence[OutboundMessage],
-              post: Callable[[OutboundMessage], httpx.Response | DispatchResult]) -> list[DispatchResult]:
-    """POST message by message; no connection at all on the first one raises TransientError."""
-    results: list[DispatchResult] = []
-    for message in messages:
-        try:
-            answer = post(message)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            if not results:
-                raise TransientError(f"provider unreachable: {exc}") from exc
-            # The provider went away mid-batch: don't hammer it, leave the rest for the retry.
-            results.extend(DispatchResult(m.message_id, "failed", error=f"provider unreachable: {exc}")
-                           for m in messages[len(results):])
-            break
-        except httpx.TransportError as exc:  # read timeout, dropped connection: may have arrived
-            results.append(DispatchResult(message.message_id, "failed", error=f"{type(exc).__name__}: {exc}"))
-            continue
-        results.append(answer if isinstance(answer, DispatchResult) else result_for(message.message_id, answer))
-    return results
 
 
 def _json(response: httpx.Response) -> dict:
@@ -84,21 +177,22 @@ def _reason(response: httpx.Response) -> str:
     return str(body.get("error") or body.get("detail") or response.text[:200] or response.reason_phrase)
 
 
-class SmsGatewayAdapter(ChannelAdapter):
-    """POSTs each SMS to `<sms_url>/v1/messages` with the message id as Idempotency-Key."""
+class SmsGatewayAdapter(Pooled, ChannelAdapter):
+    """POSTs each SMS to `<sms_url>/v1/messages` with the message id as Idempotency-Key, `connections` at once."""
 
     channel = "sms"
     max_batch = 500
     body_maxlen = 459  # three concatenated GSM-7 segments of 153 characters
 
-    def __init__(self, settings: GatewaySettings, client: httpx.Client | None = None):
+    def __init__(self, settings: GatewaySettings, client: httpx.Client | None = None, connections: int = 1):
         self.settings = settings
         self.client = client or http_client(settings)
+        self.pool = SendPool(connections)
         self._reports_cursor = "0"
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
-        """Send each SMS; one result per message."""
-        return send_each(messages, self._post)
+    def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
+        """Send each SMS, yielding its result as soon as the gateway answered."""
+        yield from self.pool.send(messages, lambda m: post_one(m, self._post))
 
     def _post(self, message: OutboundMessage) -> httpx.Response:
         return self.client.post(f"{self.settings.sms_url}/v1/messages",
@@ -113,5 +207,6 @@ class SmsGatewayAdapter(ChannelAdapter):
         return [ReceiptEvent(r["reference"], r.get("status", "delivered"), r.get("at")) for r in reports]
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the workers and close the HTTP client."""
+        self.pool.close()
         self.client.close()

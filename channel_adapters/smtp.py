@@ -1,4 +1,4 @@
-"""E-mail over SMTP: one connection per batch, HTML + text + attachments, a stable Message-ID.
+"""E-mail over SMTP: `connections` sessions kept open across batches, HTML + text + attachments, a stable Message-ID.
 
 Each message goes out from its own VERP envelope sender (`MAIL FROM:<bounces+<message id>@domain>`),
 so an asynchronous bounce (an RFC 3464 DSN delivered to the bounce Maildir) names the message it is
@@ -9,6 +9,7 @@ resend is delivered again, so results are yielded one by one and recorded before
 from __future__ import annotations
 
 import smtplib
+import threading
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -17,6 +18,7 @@ from pathlib import Path
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
 from channel_adapters.bounces import BounceMailbox, verp_sender
+from channel_adapters.sms_gateway import ProviderLost, SendPool
 from config.settings import SmtpSettings
 
 
@@ -53,10 +55,12 @@ def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
 
 
 class SmtpAdapter(ChannelAdapter):
-    """Sends each message of a batch over one SMTP session (STARTTLS and AUTH when configured).
+    """Sends messages over `connections` SMTP sessions at once (STARTTLS and AUTH when configured).
 
-    `deduplicates` is False: SMTP cannot recognise a resend, so the dispatcher records each result
-    before asking for the next and a crash repeats at most the one message in flight.
+    Sessions stay open across batches until `close()` (one per worker thread; one checked with NOOP before
+    a batch reuses it). `deduplicates` is False: SMTP cannot recognise a resend, so the dispatcher records
+    each result before asking for the next, and at most `connections` messages are in flight at any time:
+    a crash repeats at most that many.
     """
 
     channel = "email"
@@ -65,31 +69,45 @@ class SmtpAdapter(ChannelAdapter):
     body_maxlen = None
     deduplicates = False
 
-    def __init__(self, settings: SmtpSettings, bounce_maildir: str | Path | None = None):
+    def __init__(self, settings: SmtpSettings, bounce_maildir: str | Path | None = None, connections: int = 1):
         self.settings = settings
         maildir = bounce_maildir or settings.bounce_maildir
         self.bounces = BounceMailbox(maildir, settings.bounce_address) if maildir else None
+        self.pool = SendPool(connections)
+        self._sessions = _Sessions(self._connect)
+
+    @property
+    def connections(self) -> int:
+        """SMTP sessions used at once."""
+        return self.pool.connections
+
+    @connections.setter
+    def connections(self, value: int) -> None:
+        self.pool.close()
+        self.pool = SendPool(value)
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
-        """Send one message at a time, yielding its result; refusals fail it, an unreachable server raises."""
+        """Send over the sessions, yielding each result as it comes; refusals fail a message, an unreachable
+        server raises, a lost session fails the rest transiently."""
         if not messages:
             return
-        conn = self._connect()
+        self._sessions.new_batch()
+        yield from self.pool.send(messages, self._over_session)
+
+    def close(self) -> None:
+        """Stop the workers and end every SMTP session."""
+        self.pool.close()
+        self._sessions.close()
+
+    def _over_session(self, message: OutboundMessage) -> DispatchResult:
+        conn = self._sessions.get()
         try:
-            for done, message in enumerate(messages):
-                try:
-                    result = self._send_one(conn, message)
-                except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                    # Whatever the server accepted before stays sent; the rest waits for a retry.
-                    # The failing message itself may have been accepted: its stable Message-ID
-                    # lets the receiving side recognise the resend.
-                    reason = f"SMTP connection lost: {exc}"
-                    for rest in messages[done:]:
-                        yield _failed(rest, reason)
-                    return
-                yield result
-        finally:
-            _quit(conn)
+            return self._send_one(conn, message)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # Whatever the server accepted before stays sent; the rest waits for a retry. The failing
+            # message itself may have been accepted: its stable Message-ID lets the receiver recognise it.
+            self._sessions.drop(conn)
+            raise ProviderLost(f"SMTP connection lost: {exc}") from exc
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Bounces (RFC 3464 DSNs) that arrived in the bounce Maildir since the last call."""
@@ -134,6 +152,55 @@ class SmtpAdapter(ChannelAdapter):
             # accept, a header with a line break): resending will not help.
             return DispatchResult(message.message_id, "failed", error=f"unsendable: {exc}", permanent=True)
         return DispatchResult(message.message_id, "sent", provider_ref=message_id_header(message.message_id))
+
+
+class _Sessions:
+    """One SMTP session per worker thread, opened on first use; a session idle since the last batch is
+    checked with NOOP (the server may have closed it) and reopened when it does not answer."""
+
+    def __init__(self, connect):
+        self.connect = connect
+        self.batch = 0
+        self._local = threading.local()
+        self._open: set[smtplib.SMTP] = set()
+        self._lock = threading.Lock()
+
+    def new_batch(self) -> None:
+        """Sessions are checked again before their first use in this batch."""
+        self.batch += 1
+
+    def get(self) -> smtplib.SMTP:
+        """This thread's session, opened or checked as needed."""
+        conn, batch = getattr(self._local, "conn", None), getattr(self._local, "batch", None)
+        if conn is not None and (conn not in self._open or (batch != self.batch and not _alive(conn))):
+            self.drop(conn)
+            conn = None
+        if conn is None:
+            conn = self.connect()
+            with self._lock:
+                self._open.add(conn)
+        self._local.conn, self._local.batch = conn, self.batch
+        return conn
+
+    def drop(self, conn: smtplib.SMTP) -> None:
+        """Forget and end a session."""
+        with self._lock:
+            self._open.discard(conn)
+        _quit(conn)
+
+    def close(self) -> None:
+        """End every session."""
+        with self._lock:
+            sessions, self._open = self._open, set()
+        for conn in sessions:
+            _quit(conn)
+
+
+def _alive(conn: smtplib.SMTP) -> bool:
+    try:
+        return conn.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
 
 
 def _refused(message: OutboundMessage, code: int, reply: bytes | str) -> DispatchResult:

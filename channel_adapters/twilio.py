@@ -35,7 +35,8 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.elks import scrub, send_one_by_one
+from channel_adapters.elks import scrub
+from channel_adapters.sms_gateway import Pooled, SendPool, post_one
 from config.providers import TwilioSettings
 
 API_VERSION = "2010-04-01"
@@ -64,8 +65,12 @@ def receipt(message_id: str, sid: str, status: str, error_code: str | None, at: 
                         event_id=f"twilio:{sid}:{status}", at=at, permanent=code not in SOFT_ERRORS)
 
 
-class TwilioAdapter(ChannelAdapter):
-    """Creates one Twilio Message per SMS; status callbacks come to /webhooks/twilio, GET by sid is the fallback."""
+class TwilioAdapter(Pooled, ChannelAdapter):
+    """Creates one Twilio Message per SMS; status callbacks come to /webhooks/twilio, GET by sid is the fallback.
+
+    `connections` requests at once; as Twilio does not deduplicate, the dispatcher records each result before
+    asking for the next, so at most `connections` SMS are in flight.
+    """
 
     channel = "sms"
     provider = "twilio"
@@ -73,8 +78,10 @@ class TwilioAdapter(ChannelAdapter):
     body_maxlen = 459  # Twilio takes up to 1600 characters, billed per segment: we keep to 3 GSM-7 segments
     deduplicates = False  # no idempotency key on message create: a resend reaches the phone again
 
-    def __init__(self, settings: TwilioSettings, public_url: str, client: httpx.Client | None = None):
+    def __init__(self, settings: TwilioSettings, public_url: str, client: httpx.Client | None = None,
+                 connections: int = 1):
         self.settings = settings
+        self.pool = SendPool(connections)
         self.public_url = public_url.rstrip("/")
         self.client = client or httpx.Client(
             timeout=settings.timeout_s, auth=(settings.account_sid, settings.auth_token.get_secret_value()))
@@ -87,7 +94,7 @@ class TwilioAdapter(ChannelAdapter):
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Create each message, yielding its result as soon as Twilio answered."""
-        yield from send_one_by_one(messages, self._post)
+        yield from self.pool.send(messages, lambda m: post_one(m, self._post))
 
     def _post(self, message: OutboundMessage) -> DispatchResult:
         form = {"To": message.recipient, "From": self.settings.sender, "Body": message.body_text,
@@ -156,7 +163,8 @@ class TwilioAdapter(ChannelAdapter):
         return events
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the workers and close the HTTP client."""
+        self.pool.close()
         self.client.close()
 
 

@@ -103,6 +103,8 @@ class ProviderLimit(BaseModel):
 
     concurrency: int = Field(4, ge=1, description="Dispatch batches sent to this provider at the same time")
     rate_per_s: float = Field(0.0, ge=0, description="Messages per second to this provider; 0 = unlimited")
+    connections: int = Field(4, ge=1, description="Connections one dispatch batch uses at once (SMTP sessions, HTTP "
+                                                  "requests in flight); a provider sees up to concurrency x this")
     breaker_probe: int = Field(20, ge=0, description="HTTP APIs (sms, mailbox): stop a batch when a slice of this "
                                                      "many messages all failed transiently; 0 = never")
 

@@ -87,7 +87,7 @@ def test_permanent_and_transient_refusals(adapter, faults, tag):
     unknown = message(tag, 6, recipient="01043100000")  # not a Digipost user, no address to print to
     refused = message(tag, 7, recipient="01043199999")
     flaky = message(tag, 8)
-    faults.update({"reject_recipients": [refused.recipient], "fail_keys": [digipost_uuid(flaky.message_id)]})
+    faults.update({"reject_recipients": [refused.recipient], "fail_keys": [flaky.message_id]})
     results = {r.message_id: r for r in adapter.send([unknown, refused, flaky])}
     assert results[unknown.message_id].permanent and "UNKNOWN_RECIPIENT" in results[unknown.message_id].error
     assert results[refused.message_id].permanent
