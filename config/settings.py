@@ -140,7 +140,12 @@ class Settings(BaseSettings):
                                  description="The official UBL 2.1 schemas and PEPPOL BIS 3 / EN 16931 rule sets "
                                              "(ubl-2.1/, peppol-bis-3/): the proof validates e-invoices with them")
     batch_size: int = Field(1000, ge=1, description="Messages per batch: one Prefect task per stage and batch")
-    render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core")
+    render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core (with a Dask "
+                                                     "task runner: 1, the Dask workers are the processes)")
+    task_runner: str = Field(
+        "threads", pattern=r"^(threads|(tcp|tls)://.+)$",
+        description="Where a run's tasks run: `threads` (in the run's own process, 6 at a time), or a Dask "
+                    "scheduler's address (tcp://host:8786) whose workers, on any machine, render and send the batches")
     dispatch_retries: int = Field(3, ge=0, description="Prefect retries of a dispatch batch on transient errors")
     dispatch_retry_delay_s: float = Field(1.0, ge=0, description="Base delay of the exponential retry backoff")
     dispatch_lease_s: float = Field(

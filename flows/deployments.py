@@ -26,7 +26,11 @@ def build_deployments(settings: Settings, source: str = SOURCE_TEMPLATE, schedul
     from flows.print_if_unread import print_if_unread
     from flows.release_scheduled import release_scheduled
     from flows.rerun_failed import rerun_failed
+    from omnibill.wiring import runnable
 
+    # The task runner comes from settings (threads, or a Dask scheduler's workers), not from the decorators.
+    monthly_billing_run, release_scheduled, print_if_unread, rerun_failed = (
+        runnable(f, settings) for f in (monthly_billing_run, release_scheduled, print_if_unread, rerun_failed))
     made = [monthly_billing_run.to_deployment(
         name=f"{tenant}-monthly", parameters={"tenant": tenant, "source": source},
         schedules=[Cron(MONTHLY_CRON, timezone=TIME_ZONE)] if schedule else [],

@@ -102,6 +102,30 @@ def hash_key(tenant: str, settings: Settings | None = None) -> bytes:
     return derived_key(f"address-hash\x1f{tenant}", settings)
 
 
+def task_runner(settings: Settings | None = None):
+    """The task runner from settings: threads of this process, or the workers of a Dask scheduler."""
+    settings = settings or get_settings()
+    if settings.task_runner == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        # Bounded: each task holds a ledger connection, and SQLite takes one writer at a time.
+        return ThreadPoolTaskRunner(max_workers=6)
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=settings.task_runner)
+
+
+def runnable(flow, settings: Settings | None = None):
+    """The flow with the task runner the settings name (every entry point runs flows through this)."""
+    return flow.with_options(task_runner=task_runner(settings))
+
+
+def render_processes(settings: Settings | None = None) -> int:
+    """Render processes per render task: as set, or one per core; one under Dask (its workers are the processes)."""
+    settings = settings or get_settings()
+    return settings.render_workers or (0 if settings.task_runner == "threads" else 1)
+
+
 def proof_token(run_id: str, settings: Settings | None = None) -> str:
     """An unguessable token naming a run's proof page (the portal serves it at /proof/<token>)."""
     mac = hmac.new(derived_key("proof-link", settings), run_id.encode(), hashlib.sha256).hexdigest()[:32]

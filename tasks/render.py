@@ -14,7 +14,7 @@ def render(tenant: str, period: str, batch_no: int, batches: int = 0) -> dict:
     settings = wiring.get_settings()
     counts = run_render(wiring.ledger(), wiring.run_of(tenant, period), batch_no,
                         wiring.tenant_rules(tenant).senders_by_country(), settings.resolved_store_url(), settings.s3,
-                        settings.render_workers, links=wiring.link_signer(tenant))
+                        wiring.render_processes(settings), links=wiring.link_signer(tenant))
     get_run_logger().info("render batch %d/%d: rendered %d, failed %d", batch_no, batches, counts["rendered"],
                           counts["failed"])
     return counts

@@ -43,15 +43,17 @@ def run(
     period = period or this_month()
     _check_run_arguments(tenant, period, source)
     from flows.monthly_billing import RunActive, RunIncomplete, monthly_billing_run
+    from omnibill.wiring import runnable
 
     refuse_when_busy(tenant, period)
     try:
         with providers():  # the mailbox's usermatch answers the decide stage too
             if dry_run:
-                typer.echo(monthly_billing_run(tenant=tenant, period=period, source=source, dry_run=True)["text"])
+                typer.echo(runnable(monthly_billing_run)(tenant=tenant, period=period, source=source,
+                                                         dry_run=True)["text"])
                 return
             try:
-                summary = monthly_billing_run(tenant=tenant, period=period, source=source)
+                summary = runnable(monthly_billing_run)(tenant=tenant, period=period, source=source)
                 code = 0
             except RunIncomplete as exc:
                 typer.echo(f"run incomplete: {exc}", err=True)
@@ -123,9 +125,11 @@ def rerun(
 ) -> None:
     """Re-dispatch messages that failed transiently or are still pending (never a sent one), then reconcile."""
     from flows.rerun_failed import rerun_failed
+    from omnibill.wiring import runnable
 
     refuse_when_busy(tenant, period)
-    summary = flow_or_exit("rerun", lambda: rerun_failed(tenant=tenant, period=period, channel=channel, batch=batch))
+    summary = flow_or_exit("rerun", lambda: runnable(rerun_failed)(tenant=tenant, period=period, channel=channel,
+                                                                   batch=batch))
     o = summary["outcome"]
     typer.echo(f"rerun {tenant} {period} ({summary['status']}): " + ", ".join(f"{k} {v}" for k, v in o.items()))
 
@@ -134,9 +138,10 @@ def rerun(
 def release_scheduled(tenant: Tenant = "demo") -> None:
     """Send the tenant's scheduled messages whose time has come (quiet hours over); the deployment does it every 15 min."""
     from flows.release_scheduled import release_scheduled as release
+    from omnibill.wiring import runnable
 
     with providers():
-        result = release(tenant=tenant)
+        result = runnable(release)(tenant=tenant)
     if not result["released"]:
         from omnibill import wiring
 

@@ -31,7 +31,9 @@ def print_if_unread(
 
     refuse_when_busy(tenant, period)
     run_or_exit(tenant, period)  # a plain error (exit 1) before Prefect is started for nothing
-    result = flow_or_exit("print-if-unread", lambda: flow(tenant=tenant, period=period))
+    from omnibill.wiring import runnable
+
+    result = flow_or_exit("print-if-unread", lambda: runnable(flow)(tenant=tenant, period=period))
     if result.get("note"):
         typer.echo(f"{tenant} {period}: {result['note']}")
         return
