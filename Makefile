@@ -60,8 +60,8 @@ run: install ## Make a demo extract of $(CUSTOMERS) customers and run the monthl
 test: install ## Run the whole test suite (unit, adapters, integration on SQLite and PostgreSQL, flows)
 	$(BIN)/python -m pytest
 
-bench: install ## Benchmark a run end to end: documents/s per stage and peak memory
-	$(BIN)/python -m bench.run --customers $(CUSTOMERS)
+bench: install ## Benchmark a run: docs/s per stage and end to end, stage overlap, Prefect overhead, peak memory per process (BENCH_ARGS="--database postgresql")
+	$(BIN)/python -m bench.run --customers $(CUSTOMERS) $(BENCH_ARGS)
 
 portal: install ## Serve the recipients' portal on 127.0.0.1:8030 (links in the demo's e-mails and SMS open here)
 	$(BIN)/omnibill portal

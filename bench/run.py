@@ -1,134 +1,341 @@
-"""Benchmark: N customers end to end, documents/s per stage and peak memory.
+"""Benchmark: one run of N customers, as plain stage functions and as the Prefect flow.
 
-    python -m bench.run --customers 10000 [--flow]
+    python -m bench.run --customers 10000 [--database postgresql] [--no-stages] [--no-flow] [--keep]
 
-Runs each stage's plain function in order against a fresh ledger and sandbox (no Prefect
-overhead), then, with --flow, the same extract again through the Prefect flow as a whole.
+The sandbox providers and a Prefect server run in processes of their own (started here), as in
+production, so they neither share the run's process nor die with it. Then, on the same extract:
+
+1. the stage functions, one after the other, in a child process (no Prefect): documents/s per stage;
+2. the Prefect flow (`omnibill run`) on a fresh ledger: documents/s end to end, how long render and
+   dispatch ran at the same time, and the flow's time against the stage functions' (Prefect + ledger
+   overhead, and what the overlap of stages wins back).
+
+The peak memory (resident set) of every process is sampled from /proc: the run, its render workers,
+the sandbox, the Prefect server.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-
-def _peak_mb() -> tuple[float, float]:
-    from omnibill.render import stage as rendering
-
-    if rendering._pool is not None:  # children count only once they have exited
-        rendering._pool.shutdown(wait=True)
-        rendering._pool = None
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+DAYTIME = "2026-11-18T10:00:00+01:00"  # outside every quiet hour: everything is sent, nothing scheduled
 
 
-def _configure(workdir: Path) -> None:
-    os.environ["OMNIBILL_DATA_DIR"] = str(workdir / "var")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def run_stages(tenant: str, period: str, source: str) -> list[tuple[str, int, float]]:
-    """Run every stage's entry point once, timing each; returns (stage, documents, seconds)."""
+def _listening(port: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class PeakMemory:
+    """Samples the resident set of a process and its descendants every 0.2 s; keeps each one's peak."""
+
+    def __init__(self, label: str, pid: int):
+        self.label, self.pid, self.peaks = label, pid, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for pid, name in _tree(self.pid):
+                rss = _status_kb(pid, "VmHWM") or _status_kb(pid, "VmRSS")
+                if rss:
+                    key = "main" if pid == self.pid else name
+                    self.peaks[key] = max(self.peaks.get(key, 0), rss)
+            self._stop.wait(0.2)
+
+    def stop(self) -> dict[str, float]:
+        """Peak MB per process kind (children of the same kind: the largest)."""
+        self._stop.set()
+        self._thread.join()
+        return {k: round(v / 1024) for k, v in self.peaks.items()}
+
+
+def _tree(root: int) -> list[tuple[int, str]]:
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            pid, rest = int(entry.name), stat.rsplit(")", 1)
+            children.setdefault(int(rest[1].split()[1]), []).append(pid)
+            names[pid] = stat[stat.index("(") + 1:stat.rindex(")")]
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append((pid, names.get(pid, "?")))
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _task_spans(api_url: str, flow_name: str) -> dict[str, list[tuple[float, float]]]:
+    """Start and end (epoch s) of every render and dispatch task run of the latest flow run."""
+    import httpx
+
+    runs = httpx.post(f"{api_url}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 1,
+                                                             "flow_runs": {"name": {"any_": [flow_name]}}}).json()
+    spans: dict[str, list[tuple[float, float]]] = {"render": [], "dispatch": []}
+    if not runs:
+        return spans
+    offset = 0
+    while True:
+        page = httpx.post(f"{api_url}/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [runs[0]["id"]]}}, "limit": 200, "offset": offset}).json()
+        for t in page:
+            kind = t["name"].split("[")[0].split(" ")[0].split("-")[0]
+            if kind in spans and t.get("start_time") and t.get("end_time"):
+                from datetime import datetime
+
+                spans[kind].append((datetime.fromisoformat(t["start_time"]).timestamp(),
+                                    datetime.fromisoformat(t["end_time"]).timestamp()))
+        if len(page) < 200:
+            return spans
+        offset += 200
+
+
+def _covered(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """Seconds during which something of `a` and something of `b` ran at once."""
+    return sum(max(0.0, min(x2, y2) - max(x1, y1)) for x1, x2 in _covered(a) for y1, y2 in _covered(b))
+
+
+def _stages_child(tenant: str, period: str, source: str) -> None:
+    """In the child process: each stage function in turn; prints JSON timings."""
     from omnibill import wiring
     from omnibill.decide.stage import run_decide
+    from omnibill.dispatch.pacing import PacedAdapter
     from omnibill.dispatch.stage import BatchHadTransientFailures, batches_to_send, run_dispatch
     from omnibill.extract.stage import run_extract
     from omnibill.reconcile.stage import run_reconcile
+    from omnibill.archive.archive import archive_run
+    from omnibill.proof.stage import run_proof
     from omnibill.render.stage import run_render
-    from omnibill.sandbox.autostart import sandbox_for_run
+    from omnibill.store import open_store
 
     settings, ledger, rules = wiring.get_settings(), wiring.ledger(), wiring.tenant_rules(tenant)
     timings: list[tuple[str, int, float]] = []
-
-    with sandbox_for_run(settings):  # the mailbox usermatch answers the decide stage
-        t = time.perf_counter()
-        summary = run_extract(ledger, tenant, period, source, batch_size=settings.batch_size, s3=settings.s3)
-        run = wiring.run_of(tenant, period)
-        docs = summary.documents
-        timings.append(("extract", summary.invoice_rows, time.perf_counter() - t))
-
-        t = time.perf_counter()
-        for b in summary.batches:
-            run_decide(ledger, run, b, rules, hash_key=wiring.hash_key(tenant), now=wiring.now())
-        timings.append(("decide", docs, time.perf_counter() - t))
-
-        t = time.perf_counter()
-        for b in summary.batches:
-            run_render(ledger, run, b, rules.senders_by_country(), settings.resolved_store_url(), settings.s3,
-                       settings.render_workers)
-        timings.append(("render", docs, time.perf_counter() - t))
-
-        t = time.perf_counter()
-        for channel, b in batches_to_send(ledger, run):
-            adapter = wiring.adapter(channel, tenant=run.tenant)
-            try:
-                run_dispatch(ledger, run, channel, b, adapter, wiring.document_store(), rules=rules,
-                             now=wiring.now())
-            except BatchHadTransientFailures:
-                pass
-            finally:
-                adapter.close()
-        timings.append(("dispatch", docs, time.perf_counter() - t))
-
+    t = time.perf_counter()
+    summary = run_extract(ledger, tenant, period, source, batch_size=settings.batch_size, s3=settings.s3)
+    run = wiring.run_of(tenant, period)
+    docs = summary.documents
+    timings.append(("extract", summary.invoice_rows, time.perf_counter() - t))
+    t = time.perf_counter()
+    for b in summary.batches:
+        run_decide(ledger, run, b, rules, hash_key=wiring.hash_key(tenant), now=wiring.now())
+    timings.append(("decide", docs, time.perf_counter() - t))
+    t = time.perf_counter()
+    for b in summary.batches:
+        run_render(ledger, run, b, rules.senders_by_country(), settings.resolved_store_url(), settings.s3,
+                   wiring.render_processes(settings), links=wiring.link_signer(tenant))
+    timings.append(("render", docs, time.perf_counter() - t))
+    t = time.perf_counter()
+    for channel, b in batches_to_send(ledger, run):
+        limit = settings.limits.of(channel)
+        adapter = PacedAdapter(wiring.adapter(channel, tenant=tenant), limit.rate_per_s,
+                               connections=limit.connections)
+        try:
+            run_dispatch(ledger, run, channel, b, adapter, wiring.document_store(), rules=rules, now=wiring.now())
+        except BatchHadTransientFailures:
+            pass
+        finally:
+            adapter.close()
+    timings.append(("dispatch", docs, time.perf_counter() - t))
+    t = time.perf_counter()  # what the flow does beside: the proof page and the PDF/A archive
+    run_proof(ledger, run, rules, wiring.document_store(), settings.validation_dir)
+    timings.append(("proof", docs, time.perf_counter() - t))
+    t = time.perf_counter()
+    archive_run(ledger, run, wiring.document_store(), open_store(settings.resolved_archive_url(), settings.s3), rules)
+    timings.append(("archive", docs, time.perf_counter() - t))
     t = time.perf_counter()
     rec = run_reconcile(ledger, run, summary.invoice_rows)
     timings.append(("reconcile", docs, time.perf_counter() - t))
-    print(f"balanced: {rec.balanced}; outcome: {rec.outcome}; quarantined {rec.quarantined}, "
-          f"unreachable {rec.unreachable}")
-    return timings
+    print(json.dumps({"timings": timings, "balanced": rec.balanced, "outcome": rec.outcome}))
+
+
+class Bench:
+    """The work folder, the environment, and the sandbox and Prefect server processes."""
+
+    def __init__(self, work: Path, database: str):
+        from omnibill.sandbox.runner import sandbox_environment
+
+        self.work = work
+        smtp, http, self.prefect_port = _free_port(), _free_port(), _free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIBILL_", "PREFECT_"))}
+        self.env |= sandbox_environment("127.0.0.1", smtp, http) | {
+            "OMNIBILL_SANDBOX__AUTOSTART": "false", "OMNIBILL_NOW": DAYTIME, "OMNIBILL_SECRET_KEY": "bench-secret",
+            "PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+            "PREFECT_API_URL": f"http://127.0.0.1:{self.prefect_port}/api", "PREFECT_LOGGING_LEVEL": "WARNING"}
+        self.database = database
+        self.log = open(work / "bench.log", "ab")
+        self.sandbox = self._spawn(["sandbox", "--smtp-port", str(smtp), "--http-port", str(http)],
+                                   {"OMNIBILL_DATA_DIR": str(work / "providers")})
+        self.server = self._spawn(["server", "--port", str(self.prefect_port)], {})
+        self.sandbox_peak = PeakMemory("sandbox", self.sandbox.pid)
+        self.server_peak = PeakMemory("prefect server", self.server.pid)
+        for port in (smtp, http, self.prefect_port):
+            _listening(port)
+
+    def _spawn(self, args: list[str], env: dict[str, str], binary: str = "omnibill") -> subprocess.Popen:
+        return subprocess.Popen([str(BIN / binary), *args], env=self.env | env, stdout=self.log, stderr=self.log,
+                                start_new_session=True)
+
+    def ledger_env(self, name: str) -> dict[str, str]:
+        """A fresh ledger (SQLite file, or a new PostgreSQL database) and data folder for one pass."""
+        env = {"OMNIBILL_DATA_DIR": str(self.work / name)}
+        if self.database == "postgresql":
+            import sqlalchemy as sa
+
+            admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                                     isolation_level="AUTOCOMMIT")
+            db = f"omnibill_bench_{name}_{os.getpid()}"
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}"'))
+                conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
+            admin.dispose()
+            env["OMNIBILL_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+        subprocess.run([str(BIN / "omnibill"), "db", "upgrade"], env=self.env | env, stdout=self.log,
+                       stderr=self.log, check=True)
+        return env
+
+    def timed(self, args: list[str], env: dict[str, str], binary: str = "omnibill") -> tuple[float, dict, str]:
+        """Run a child to the end: seconds, peak memory of its process tree, what it printed."""
+        t = time.perf_counter()
+        proc = subprocess.Popen([str(BIN / binary), *args], env=self.env | env, stdout=subprocess.PIPE,
+                                stderr=self.log, start_new_session=True, cwd=REPO)
+        peak = PeakMemory(args[0], proc.pid)
+        out, _ = proc.communicate()
+        return time.perf_counter() - t, peak.stop(), out.decode()
+
+    def close(self) -> dict[str, dict]:
+        peaks = {"sandbox": self.sandbox_peak.stop(), "prefect server": self.server_peak.stop()}
+        for proc in (self.sandbox, self.server):
+            os.killpg(proc.pid, 15)
+            proc.wait(30)
+        self.log.close()
+        return peaks
 
 
 def main() -> None:
-    """Parse arguments, make the data, run, print the figures."""
+    """Parse arguments, make the data, run both passes, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--period", default="2026-11")
-    parser.add_argument("--flow", action="store_true", help="also run the whole Prefect flow on a fresh ledger")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--no-stages", action="store_true", help="skip the stage functions' pass")
+    parser.add_argument("--no-flow", action="store_true", help="skip the Prefect flow's pass")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--stages-child", nargs=3, metavar=("TENANT", "PERIOD", "SOURCE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stages_child:
+        _stages_child(*args.stages_child)
+        return
 
-    workdir = Path(tempfile.mkdtemp(prefix="omnibill-bench-"))
-    _configure(workdir)
-    from omnibill.demo_data import write_demo_extract
-
+    work = Path(tempfile.mkdtemp(prefix="omnibill-bench-"))
+    extract = work / "extract"
     t = time.perf_counter()
-    write_demo_extract(workdir / "extract", customers=args.customers, period=args.period)
-    print(f"demo data: {args.customers} customers in {time.perf_counter() - t:.1f} s")
-    timings = run_stages("demo", args.period, str(workdir / "extract"))
-    total = sum(s for _, _, s in timings)
-    print(f"\n{'stage':<10}{'documents':>10}{'seconds':>10}{'docs/s':>10}")
-    for stage, n, secs in timings:
-        print(f"{stage:<10}{n:>10}{secs:>10.2f}{n / secs if secs else 0:>10.0f}")
-    print(f"{'total':<10}{timings[0][1]:>10}{total:>10.2f}{timings[0][1] / total:>10.0f}")
-    own, children = _peak_mb()
-    print(f"peak RSS: main process {own:.0f} MB, largest render worker {children:.0f} MB")
-    if args.flow:
-        _run_flow(workdir, args.period)
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    subprocess.run([str(BIN / "omnibill"), "demo-data", "--customers", str(args.customers), "--period", args.period,
+                    "--out", str(extract)], check=True, capture_output=True)
+    print(f"demo data: {args.customers} customers in {time.perf_counter() - t:.1f} s; ledger on {args.database}; "
+          f"{os.cpu_count()} cores")
+    bench = Bench(work, args.database)
+    peaks: dict[str, dict] = {}
+    stages_s = flow_s = 0.0
+    docs = 0
+    try:
+        if not args.no_stages:
+            secs, peaks["stage functions"], out = bench.timed(
+                ["-m", "bench.run", "--stages-child", "demo", args.period, str(extract)], bench.ledger_env("stages"),
+                binary="python")
+            result = json.loads(out.strip().splitlines()[-1])
+            timings = result["timings"]
+            stages_s, docs = sum(s for _, _, s in timings), timings[1][1]
+            print(f"\nstage functions, one after the other (no Prefect): balanced {result['balanced']}")
+            print(f"{'stage':<10}{'documents':>10}{'seconds':>10}{'docs/s':>10}")
+            for stage, n, s in timings:
+                print(f"{stage:<10}{n:>10}{s:>10.2f}{n / s if s else 0:>10.0f}")
+            print(f"{'total':<10}{docs:>10}{stages_s:>10.2f}{docs / stages_s:>10.0f}")
+        if not args.no_flow:
+            env = bench.ledger_env("flow")
+            flow_s, peaks["flow run"], _ = bench.timed(
+                ["run", "--tenant", "demo", "--period", args.period, "--source", str(extract)], env)
+            spans = _task_spans(f"http://127.0.0.1:{bench.prefect_port}/api", f"demo {args.period}")
+            render = _covered(spans["render"])
+            dispatch = _covered(spans["dispatch"])
+            both = overlap_s(spans["render"], spans["dispatch"])
+            render_s = sum(b - a for a, b in render)
+            dispatch_s = sum(b - a for a, b in dispatch)
+            docs = docs or _documents(bench.env | env, args.period)
+            print(f"\nPrefect flow (`omnibill run`, server already up): {flow_s:.1f} s, {docs / flow_s:.0f} docs/s "
+                  "end to end")
+            print(f"render ran {render_s:.1f} s, dispatch {dispatch_s:.1f} s, both at once {both:.1f} s "
+                  f"({both / min(render_s, dispatch_s) if min(render_s, dispatch_s) else 0:.0%} of the shorter)")
+            if stages_s:
+                print(f"flow against the stage functions: {flow_s / stages_s - 1:+.0%} "
+                      f"({flow_s:.1f} s against {stages_s:.1f} s; the flow overlaps stages, the functions do not)")
+    finally:
+        peaks |= bench.close()
+    print("\npeak memory (resident, MB), per process:")
+    for where, found in peaks.items():
+        print(f"  {where:<16} " + ", ".join(f"{k} {v}" for k, v in sorted(found.items(), key=lambda kv: -kv[1])[:5]))
+    if args.keep:
+        print(f"work folder kept: {work}")
     else:
-        print(f"work folder kept: {workdir}")
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_flow(workdir: Path, period: str) -> None:
-    os.environ["OMNIBILL_DATA_DIR"] = str(workdir / "var-flow")
-    from config.settings import get_settings
-
-    get_settings.cache_clear()
-    from flows.monthly_billing import monthly_billing_run
-    from omnibill.sandbox.autostart import sandbox_for_run
-
-    t = time.perf_counter()
-    with sandbox_for_run(get_settings()):
-        monthly_billing_run(tenant="demo", period=period, source=str(workdir / "extract"))
-    print(f"whole Prefect flow (incl. local server start): {time.perf_counter() - t:.1f} s")
+def _documents(env: dict[str, str], period: str) -> int:
+    out = subprocess.run([str(BIN / "omnibill"), "status", "--tenant", "demo", "--period", period, "--json"],
+                         capture_output=True, env=env, text=True)
+    try:
+        return len([r for r in json.loads(out.stdout) if r.get("kind", "primary") == "primary"])
+    except ValueError:
+        return 0
 
 
 if __name__ == "__main__":
