@@ -24,7 +24,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,26 +33,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.processes import free_port, wait_listening
+
 BIN = Path(sys.executable).parent
 LEASE_S = 3  # dispatch claims and run holds of a killed run lapse after this
 DAYTIME = "2026-11-18T10:00:00+01:00"  # outside every quiet hour: nothing is held for the night
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout_s:.0f} s")
 
 
 class Trials:
@@ -63,7 +49,7 @@ class Trials:
         from omnibill.sandbox.runner import sandbox_environment
 
         self.work, self.customers, self.rng = work, customers, random.Random(seed)
-        smtp, http, prefect = _free_port(), _free_port(), _free_port()
+        smtp, http, prefect = free_port(), free_port(), free_port()
         self.http = http
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIBILL_", "PREFECT_"))}
         self.env |= sandbox_environment("127.0.0.1", smtp, http) | {
@@ -78,7 +64,7 @@ class Trials:
         self.services = [self._spawn(["sandbox", "--smtp-port", str(smtp), "--http-port", str(http)]),
                          self._spawn(["server", "--port", str(prefect)])]
         for port in (smtp, http, prefect):
-            _wait_listening(port)
+            wait_listening(port)
         self._omnibill("db", "upgrade")
         self.duration_s = self._calibrate()
 

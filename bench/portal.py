@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from datetime import date, timedelta, timezone, datetime
 from pathlib import Path
 
 import httpx
+
+from bench.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "demo"
@@ -176,12 +177,6 @@ def _report(name: str, latencies: list[float], errors: int, wall: float, extra: 
           f" {ms[-1]:>8.1f}  {extra}", flush=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=100_000, help="documents (one message each) in the ledger")
@@ -195,7 +190,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="omnibill-bench-portal-"))
-    port = _free_port()
+    port = free_port()
     env = _environment(workdir, port)
     os.environ.clear()
     os.environ.update(env)

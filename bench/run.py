@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,26 +27,13 @@ import threading
 import time
 from pathlib import Path
 
+from bench.processes import free_port, wait_listening
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 DAYTIME = "2026-11-18T10:00:00+01:00"  # outside every quiet hour: everything is sent, nothing scheduled
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 class PeakMemory:
@@ -205,7 +191,7 @@ class Bench:
         from omnibill.sandbox.runner import sandbox_environment
 
         self.work = work
-        smtp, http, self.prefect_port = _free_port(), _free_port(), _free_port()
+        smtp, http, self.prefect_port = free_port(), free_port(), free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIBILL_", "PREFECT_"))}
         self.env |= sandbox_environment("127.0.0.1", smtp, http) | {
             "OMNIBILL_SANDBOX__AUTOSTART": "false", "OMNIBILL_NOW": DAYTIME, "OMNIBILL_SECRET_KEY": "bench-secret",
@@ -219,7 +205,7 @@ class Bench:
         self.sandbox_peak = PeakMemory("sandbox", self.sandbox.pid)
         self.server_peak = PeakMemory("prefect server", self.server.pid)
         for port in (smtp, http, self.prefect_port):
-            _listening(port)
+            wait_listening(port)
 
     def _spawn(self, args: list[str], env: dict[str, str], binary: str = "omnibill") -> subprocess.Popen:
         return subprocess.Popen([str(BIN / binary), *args], env=self.env | env, stdout=self.log, stderr=self.log,

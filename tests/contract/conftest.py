@@ -46,6 +46,13 @@ class CallbackInbox:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def of_message(self, box: Sandbox, message_id: str, n: int = 1) -> list[Callback]:
+        """The callbacks the sandbox posted for one of our messages (its id in the URL), in the order posted."""
+        self.wait_for(0, box)
+        found = [c for c in self.received if f"m={message_id}" in c.url]
+        assert len(found) >= n, f"expected {n} callbacks for {message_id}, got {len(found)}"
+        return found
+
     def wait_for(self, n: int, box: Sandbox, timeout_s: float = 10.0) -> list[Callback]:
         """The first `n` callbacks (after the sandbox's queue drained)."""
         box.callbacks.drain(timeout_s)

@@ -33,13 +33,6 @@ def adapter(settings):
     elks.close()
 
 
-def callbacks_for(inbox, sandbox, message_id: str, n: int = 1) -> list[Callback]:
-    """The delivery reports the sandbox posted for one of our messages."""
-    inbox.wait_for(0, sandbox)
-    found = [c for c in inbox.received if f"m={message_id}" in c.url]
-    assert len(found) >= n, f"expected {n} callbacks for {message_id}, got {len(found)}"
-    return found
-
 
 def test_request_and_answer_have_the_documented_shape():
     """Our form has the documented fields (plus whendelivered); the documented answer maps to a result."""
@@ -77,7 +70,7 @@ def test_send_is_received_once_and_reported_back(adapter, sandbox, inbox, tag):
     [result] = list(adapter.send([message(tag)]))
     assert result.status == "sent" and result.provider_ref.startswith("s") and result.cost == Decimal("0.52")
     assert sandbox.ledger.count("sms", unique=False) == before + 1
-    [callback] = callbacks_for(inbox, sandbox, message(tag).message_id)
+    [callback] = inbox.of_message(sandbox, message(tag).message_id)
     [event] = adapter.parse_callback(callback)
     assert (event.message_id, event.status, event.event_id) == (
         message(tag).message_id, "delivered", f"46elks:{result.provider_ref}:delivered")
@@ -120,7 +113,7 @@ def test_rejected_number_is_reported_failed_and_not_delivered(adapter, sandbox, 
     before = sandbox.ledger.count("sms", unique=False)
     [result] = list(adapter.send([message(tag, recipient="+46709999999")]))
     assert result.status == "sent"  # 46elks takes it; the phone network refuses it
-    [callback] = callbacks_for(inbox, sandbox, message(tag).message_id)
+    [callback] = inbox.of_message(sandbox, message(tag).message_id)
     [event] = adapter.parse_callback(callback)
     assert (event.status, event.permanent) == ("failed", True) and "9999" not in (event.detail or "")
     assert sandbox.ledger.count("sms", unique=False) == before
@@ -128,8 +121,8 @@ def test_rejected_number_is_reported_failed_and_not_delivered(adapter, sandbox, 
 
 def test_tampered_callbacks_are_refused(adapter, sandbox, inbox, tag):
     list(adapter.send([message(tag, 1), message(tag, 2)]))
-    one = callbacks_for(inbox, sandbox, message(tag, 1).message_id)[0]
-    two = callbacks_for(inbox, sandbox, message(tag, 2).message_id)[0]
+    one = inbox.of_message(sandbox, message(tag, 1).message_id)[0]
+    two = inbox.of_message(sandbox, message(tag, 2).message_id)[0]
     forged_sig = one.url[:-4] + ("0000" if not one.url.endswith("0000") else "1111")
     other_message = one.url.replace(message(tag, 1).message_id, message(tag, 9).message_id)
     unsigned = one.url.split("&sig=")[0]
@@ -146,7 +139,7 @@ def test_polling_returns_the_same_events_as_the_callbacks(settings, sandbox, inb
     pushing = ElksAdapter(settings.elks, settings.webhooks.public_url, KEY)
     messages = [message(tag, n) for n in range(3)]
     list(polling.send(messages))
-    pushed = [e for m in messages for c in callbacks_for(inbox, sandbox, m.message_id)
+    pushed = [e for m in messages for c in inbox.of_message(sandbox, m.message_id)
               for e in pushing.parse_callback(c)]
     polled = polling.fetch_receipts()
     assert sorted((e.message_id, e.status, e.event_id) for e in polled) == \

@@ -32,13 +32,6 @@ def adapter(settings):
     twilio.close()
 
 
-def callbacks_for(inbox, sandbox, message_id: str, n: int = 2) -> list[Callback]:
-    """The status callbacks the sandbox posted for one of our messages, in the order posted."""
-    inbox.wait_for(0, sandbox)
-    found = [c for c in inbox.received if f"m={message_id}" in c.url]
-    assert len(found) >= n, f"expected {n} callbacks for {message_id}, got {len(found)}"
-    return found
-
 
 def signed(url: str, body: bytes, token: str = "sandbox-auth-token") -> Callback:
     params = parse_qsl(body.decode(), keep_blank_values=True)
@@ -86,7 +79,7 @@ def test_send_is_received_once_and_reported_back(adapter, sandbox, inbox, tag):
     [result] = list(adapter.send([message(tag)]))
     assert result.status == "sent" and result.provider_ref.startswith("SM")
     assert sandbox.ledger.count("sms", unique=False) == before + 1
-    events = [e for c in callbacks_for(inbox, sandbox, message(tag).message_id) for e in adapter.parse_callback(c)]
+    events = [e for c in inbox.of_message(sandbox, message(tag).message_id) for e in adapter.parse_callback(c)]
     assert [(e.message_id, e.status, e.event_id) for e in events] == [
         (message(tag).message_id, "delivered", f"twilio:{result.provider_ref}:delivered")]  # "sent" is no event
 
@@ -133,14 +126,14 @@ def test_rejected_number_is_reported_undelivered_and_not_delivered(adapter, sand
     before = sandbox.ledger.count("sms", unique=False)
     [result] = adapter.send([message(tag, recipient="+46709999999")])
     assert result.status == "sent"  # Twilio takes it; the handset is unknown
-    [event] = [e for c in callbacks_for(inbox, sandbox, message(tag).message_id) for e in adapter.parse_callback(c)]
+    [event] = [e for c in inbox.of_message(sandbox, message(tag).message_id) for e in adapter.parse_callback(c)]
     assert (event.status, event.permanent, event.detail) == ("failed", True, "Twilio undelivered, error 30005")
     assert sandbox.ledger.count("sms", unique=False) == before
 
 
 def test_tampered_callbacks_are_refused(adapter, sandbox, inbox, tag):
     list(adapter.send([message(tag)]))
-    genuine = callbacks_for(inbox, sandbox, message(tag).message_id)[-1]
+    genuine = inbox.of_message(sandbox, message(tag).message_id)[-1]
     other_message = genuine.url.replace(message(tag).message_id, message(tag, 9).message_id)
     headers = dict(genuine.headers)
     unsigned = {k: v for k, v in headers.items() if k != "x-twilio-signature"}
@@ -158,7 +151,7 @@ def test_polling_returns_the_same_events_as_the_callbacks(settings, sandbox, inb
     pushing = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
     messages = [message(tag, n) for n in range(3)]
     list(polling.send(messages))
-    pushed = [e for m in messages for c in callbacks_for(inbox, sandbox, m.message_id)
+    pushed = [e for m in messages for c in inbox.of_message(sandbox, m.message_id)
               for e in pushing.parse_callback(c)]
     polled = polling.fetch_receipts()
     assert sorted((e.message_id, e.status, e.event_id) for e in polled) == \
