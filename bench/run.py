@@ -215,16 +215,10 @@ class Bench:
         """A fresh ledger (SQLite file, or a new PostgreSQL database) and data folder for one pass."""
         env = {"OMNIBILL_DATA_DIR": str(self.work / name)}
         if self.database == "postgresql":
-            import sqlalchemy as sa
+            from omnibill.ledger.db import fresh_database
 
-            admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                                     isolation_level="AUTOCOMMIT")
-            db = f"omnibill_bench_{name}_{os.getpid()}"
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}"'))
-                conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
-            admin.dispose()
-            env["OMNIBILL_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+            env["OMNIBILL_DATABASE_URL"] = fresh_database("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                                                          f"omnibill_bench_{name}_{os.getpid()}")
         subprocess.run([str(BIN / "omnibill"), "db", "upgrade"], env=self.env | env, stdout=self.log,
                        stderr=self.log, check=True)
         return env

@@ -134,3 +134,18 @@ class Ledger:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Drop and create a PostgreSQL database on the server (for benchmarks); returns its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)

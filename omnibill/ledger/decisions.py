@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Document, Message, Suppression
-from omnibill.ledger.repository import chunks, insert_ignore, set_states
+from omnibill.ledger.repository import chunks, insert_ignore, set_states, sync_loaded, update_from_values
 from omnibill.model import stable_id
 
 SENT = ("sent", "delivered")
@@ -112,6 +112,11 @@ def held_companions(session: Session, run_id: str) -> list[tuple[Message, list[M
 
 
 def write_decisions(session: Session, updates: list[dict[str, Any]]) -> None:
-    """Store each document's decision, reason and fired rules."""
-    if updates:
+    """Store each document's decision, reason and fired rules (one UPDATE … FROM VALUES per chunk on PostgreSQL)."""
+    if not updates:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        update_from_values(session, Document.__table__, updates, ("id",))
+        sync_loaded(session, Document, updates)
+    else:
         session.execute(update(Document), updates)
