@@ -16,7 +16,8 @@ from config.settings import ProviderLimit
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
-CONNECTIONS = ProviderLimit().concurrency  # batches (so SMTP connections, SMS senders) per provider at once
+# Messages in flight at once where a resend cannot be recognised: batches per provider × connections per batch.
+CONNECTIONS = ProviderLimit().concurrency * ProviderLimit().connections
 
 
 def test_killed_runs_lose_nothing_print_nothing_twice_and_repeat_at_most_what_was_in_flight(tmp_path):
