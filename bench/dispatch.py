@@ -96,8 +96,8 @@ def main() -> None:
     parser.add_argument("--attachment-kb", type=int, default=20, help="size of each PDF (e-mail and mailbox)")
     args = parser.parse_args()
 
+    from channel_adapters.registry import build_provider
     from config.settings import Settings
-    from omnibill.dispatch.pacing import with_connections
     from omnibill.sandbox import Sandbox
     from omnibill.sandbox.runner import sandbox_environment
 
@@ -124,7 +124,7 @@ def main() -> None:
             for connections in args.connections:
                 run_id = uuid.uuid4().hex[:8]
                 batch = [message(channel, run_id, n, args.attachment_kb) for n in range(args.n)]
-                adapter = _adapter(PROVIDERS[channel], settings, connections, with_connections)
+                adapter = build_provider(PROVIDERS[channel], settings, connections=connections)
                 ours, theirs = cpu_s(), cpu_s(children[1].pid)
                 try:
                     sent, seconds = send_all(adapter, batch)
@@ -140,12 +140,6 @@ def main() -> None:
             child.terminate()
         for child in children:
             child.wait(10)
-
-
-def _adapter(provider: str, settings, connections: int, with_connections) -> ChannelAdapter:
-    from channel_adapters.registry import build_provider
-
-    return with_connections(build_provider(provider, settings), connections)
 
 
 if __name__ == "__main__":

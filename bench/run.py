@@ -163,8 +163,8 @@ def _stages_child(tenant: str, period: str, source: str) -> None:
     t = time.perf_counter()
     for channel, b in batches_to_send(ledger, run):
         limit = settings.limits.of(channel)
-        adapter = PacedAdapter(wiring.adapter(channel, tenant=tenant), limit.rate_per_s,
-                               connections=limit.connections)
+        adapter = PacedAdapter(wiring.adapter(channel, tenant=tenant, connections=limit.connections),
+                               limit.rate_per_s)
         try:
             run_dispatch(ledger, run, channel, b, adapter, wiring.document_store(), rules=rules, now=wiring.now())
         except BatchHadTransientFailures:

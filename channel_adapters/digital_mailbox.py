@@ -9,11 +9,11 @@ import httpx
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
-from channel_adapters.sms_gateway import Pooled, SendPool, fetch_pages, http_client, post_one, result_for
+from channel_adapters.sending import SendPool, fetch_pages, http_client, post_one, result_for
 from config.settings import GatewaySettings
 
 
-class DigitalMailboxAdapter(Pooled, ChannelAdapter):
+class DigitalMailboxAdapter(ChannelAdapter):
     """POSTs each message's PDF to `<mailbox_url>/v1/<provider>/documents`, `connections` at once.
 
     The provider comes from `metadata["mailbox_provider"]`; the recipient is the national id or

@@ -30,24 +30,18 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sms_gateway import Pooled, SendPool, post_one
+from channel_adapters.sending import SendPool, post_one, provider_text
 from config.providers import ElksSettings
 
 COST_UNIT = Decimal(10000)  # 46elks states costs in 10000ths of the account currency
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 _ELKS_ID = re.compile(r"^s[0-9a-f]{32}$")
-_DIGITS = re.compile(r"\+?\d{6,}")
 _FINAL = {"delivered", "failed"}
 
 
 def callback_signature(callback_key: bytes, message_id: str) -> str:
     """Our HMAC-SHA256 over a message id, as carried in the whendelivered URL (hex, 32 characters)."""
     return hmac.new(callback_key, message_id.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def scrub(text: str) -> str:
-    """A provider's error text without phone numbers (digit runs keep their last 4)."""
-    return _DIGITS.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)[:200]
 
 
 def elks_time(value: str | None) -> datetime | None:
@@ -61,7 +55,7 @@ def elks_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class ElksAdapter(Pooled, ChannelAdapter):
+class ElksAdapter(ChannelAdapter):
     """POSTs each SMS to 46elks' /sms; delivery reports come to /webhooks/46elks, GET /sms is the fallback.
 
     `connections` requests at once, over the client's kept-alive connections; as 46elks does not deduplicate,
@@ -102,7 +96,7 @@ class ElksAdapter(Pooled, ChannelAdapter):
     def _result(self, message_id: str, response: httpx.Response) -> DispatchResult:
         status = response.status_code
         if status in (401, 403):  # wrong credentials, or the account may not send (e.g. no credit)
-            raise PermanentError(f"46elks refused our account: HTTP {status} {scrub(response.text)}")
+            raise PermanentError(f"46elks refused our account: HTTP {status} {provider_text(response.text)}")
         if response.is_success:
             body = response.json()
             elks_id = str(body.get("id") or "")
@@ -112,7 +106,7 @@ class ElksAdapter(Pooled, ChannelAdapter):
             cost = Decimal(body["cost"]) / COST_UNIT if body.get("cost") is not None else None
             return DispatchResult(message_id, "sent", provider_ref=elks_id or None, cost=cost)
         permanent = 400 <= status < 500 and status not in (408, 429)
-        return DispatchResult(message_id, "failed", error=f"HTTP {status} {scrub(response.text)}",
+        return DispatchResult(message_id, "failed", error=f"HTTP {status} {provider_text(response.text)}",
                               permanent=permanent)
 
     def parse_callback(self, callback: Callback) -> list[ReceiptEvent]:
@@ -172,7 +166,7 @@ class ElksAdapter(Pooled, ChannelAdapter):
         if response.status_code in (401, 403):
             raise PermanentError(f"46elks refused our account: HTTP {response.status_code}")
         if not response.is_success:
-            raise TransientError(f"46elks SMS history: HTTP {response.status_code} {scrub(response.text)}")
+            raise TransientError(f"46elks SMS history: HTTP {response.status_code} {provider_text(response.text)}")
         return response.json()
 
     @staticmethod

@@ -42,7 +42,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PaymentEvent, PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sms_gateway import Pooled, SendPool
+from channel_adapters.sending import SendPool
 from config.providers import KivraSettings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ _TOKEN_MARGIN_S = 60.0
 _RETRYABLE_4XX = (408, 429)
 
 
-class KivraAdapter(Pooled, ChannelAdapter):
+class KivraAdapter(ChannelAdapter):
     """Sends each document as Kivra content to the recipient's personal identity number, `connections` at once."""
 
     channel = "mailbox"

@@ -36,39 +36,45 @@ def _einvoice(s: Settings) -> EInvoiceDropAdapter:
 # A provider's reference to a message (Kivra's content key) -> our message id, asked of the ledger.
 MessageFor = Callable[[str], str | None]
 
-# Provider -> (its adapter class, how it is built from settings); config/channels.py PROVIDERS names the same.
-PROVIDERS: dict[str, tuple[type[ChannelAdapter], Callable[[Settings, MessageFor | None], ChannelAdapter]]] = {
-    "smtp": (SmtpAdapter, lambda s, _: SmtpAdapter(s.smtp, s.smtp.bounce_maildir or Path(s.data_dir) / "bounces")),
-    "46elks": (ElksAdapter, lambda s, _: ElksAdapter(s.elks, s.webhooks.public_url,
-                                                     s.derived_key("webhooks:46elks"))),
-    "twilio": (TwilioAdapter, lambda s, _: TwilioAdapter(s.twilio, s.webhooks.public_url)),
-    "sms-gateway": (SmsGatewayAdapter, lambda s, _: SmsGatewayAdapter(s.gateway)),
-    "kivra": (KivraAdapter, lambda s, find: KivraAdapter(s.kivra, s.webhooks.public_url, message_for=find)),
-    "digipost": (DigipostAdapter, lambda s, _: DigipostAdapter(s.digipost, s.data_dir)),
-    "eboks": (EboksAdapter, lambda s, _: EboksAdapter(s.eboks)),
-    "mailbox-gateway": (DigitalMailboxAdapter, lambda s, _: DigitalMailboxAdapter(s.gateway)),
-    "peppol-drop": (EInvoiceDropAdapter, lambda s, _: _einvoice(s)),
-    "print-drop": (PrintHouseAdapter, lambda s, _: PrintHouseAdapter(open_store(s.resolved_print_url(), s.s3))),
+# Provider -> (its adapter class, how it is built from settings, a provider-reference lookup and the connections
+# each batch sends over); config/channels.py PROVIDERS names the same.
+Builder = Callable[[Settings, "MessageFor | None", int], ChannelAdapter]
+PROVIDERS: dict[str, tuple[type[ChannelAdapter], Builder]] = {
+    "smtp": (SmtpAdapter, lambda s, _, n: SmtpAdapter(s.smtp, s.smtp.bounce_maildir or Path(s.data_dir) / "bounces",
+                                                      connections=n)),
+    "46elks": (ElksAdapter, lambda s, _, n: ElksAdapter(s.elks, s.webhooks.public_url,
+                                                        s.derived_key("webhooks:46elks"), connections=n)),
+    "twilio": (TwilioAdapter, lambda s, _, n: TwilioAdapter(s.twilio, s.webhooks.public_url, connections=n)),
+    "sms-gateway": (SmsGatewayAdapter, lambda s, _, n: SmsGatewayAdapter(s.gateway, connections=n)),
+    "kivra": (KivraAdapter, lambda s, find, n: KivraAdapter(s.kivra, s.webhooks.public_url, message_for=find,
+                                                            connections=n)),
+    "digipost": (DigipostAdapter, lambda s, _, n: DigipostAdapter(s.digipost, s.data_dir)),
+    "eboks": (EboksAdapter, lambda s, _, n: EboksAdapter(s.eboks)),
+    "mailbox-gateway": (DigitalMailboxAdapter, lambda s, _, n: DigitalMailboxAdapter(s.gateway, connections=n)),
+    "peppol-drop": (EInvoiceDropAdapter, lambda s, _, n: _einvoice(s)),
+    "print-drop": (PrintHouseAdapter, lambda s, _, n: PrintHouseAdapter(open_store(s.resolved_print_url(), s.s3))),
 }
 
 
-def build_provider(name: str, settings: Settings, message_for: MessageFor | None = None) -> ChannelAdapter:
-    """One provider's adapter, configured from settings."""
+def build_provider(name: str, settings: Settings, message_for: MessageFor | None = None,
+                   connections: int = 1) -> ChannelAdapter:
+    """One provider's adapter, configured from settings, sending over `connections` connections at once."""
     if name not in PROVIDERS:
         raise ValueError(f"no provider {name!r}; known: {', '.join(sorted(PROVIDERS))}")
-    return PROVIDERS[name][1](settings, message_for)
+    return PROVIDERS[name][1](settings, message_for, connections)
 
 
 def build_adapter(channel: str, settings: Settings, rules: TenantRules | None = None,
-                  message_for: MessageFor | None = None) -> ChannelAdapter:
+                  message_for: MessageFor | None = None, connections: int = 1) -> ChannelAdapter:
     """The adapter for a channel: its provider, or a router over the providers the tenant's rules name."""
     if channel not in CHANNEL_PROVIDERS:
         raise ValueError(f"no adapter for channel {channel!r}; known: {', '.join(sorted(CHANNEL_PROVIDERS))}")
     routes = (rules.providers if rules is not None else default_routes())[channel]
     names = sorted(set(routes.values()))
     if channel != "mailbox" and len(names) == 1:
-        return build_provider(names[0], settings, message_for)
-    return RoutedAdapter(channel, route_by(channel, routes), lambda n: build_provider(n, settings, message_for),
+        return build_provider(names[0], settings, message_for, connections)
+    return RoutedAdapter(channel, route_by(channel, routes),
+                         lambda n: build_provider(n, settings, message_for, connections),
                          {n: PROVIDERS[n][0] for n in names})
 
 

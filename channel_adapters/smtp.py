@@ -18,7 +18,7 @@ from pathlib import Path
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
 from channel_adapters.bounces import BounceMailbox, verp_sender
-from channel_adapters.sms_gateway import ProviderLost, SendPool
+from channel_adapters.sending import ProviderLost, SendPool
 from config.settings import SmtpSettings
 
 

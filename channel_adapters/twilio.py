@@ -35,8 +35,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.elks import scrub
-from channel_adapters.sms_gateway import Pooled, SendPool, post_one
+from channel_adapters.sending import SendPool, post_one, provider_text
 from config.providers import TwilioSettings
 
 API_VERSION = "2010-04-01"
@@ -65,7 +64,7 @@ def receipt(message_id: str, sid: str, status: str, error_code: str | None, at: 
                         event_id=f"twilio:{sid}:{status}", at=at, permanent=code not in SOFT_ERRORS)
 
 
-class TwilioAdapter(Pooled, ChannelAdapter):
+class TwilioAdapter(ChannelAdapter):
     """Creates one Twilio Message per SMS; status callbacks come to /webhooks/twilio, GET by sid is the fallback.
 
     `connections` requests at once; as Twilio does not deduplicate, the dispatcher records each result before
@@ -175,8 +174,8 @@ def _error(response: httpx.Response) -> str:
     except ValueError:
         body = {}
     if isinstance(body, dict) and body.get("code"):
-        return f"HTTP {response.status_code} Twilio {body['code']}: {scrub(str(body.get('message', '')))}"
-    return f"HTTP {response.status_code} {scrub(response.text)}"
+        return f"HTTP {response.status_code} Twilio {body['code']}: {provider_text(str(body.get('message', '')))}"
+    return f"HTTP {response.status_code} {provider_text(response.text)}"
 
 
 def _price(value) -> Decimal | None:

@@ -59,12 +59,15 @@ def _rules(tenant: str, folder: str, _mtime_ns: int) -> TenantRules:
     return load_tenant(tenant, Path(folder))
 
 
-def adapter(channel: str, settings: Settings | None = None, tenant: str | None = None) -> ChannelAdapter:
-    """A fresh adapter for a channel, configured from settings (and the tenant's choice of providers)."""
+def adapter(channel: str, settings: Settings | None = None, tenant: str | None = None,
+            connections: int = 1) -> ChannelAdapter:
+    """A fresh adapter for a channel, configured from settings (and the tenant's choice of providers),
+    sending over `connections` connections at once."""
     from channel_adapters.registry import build_adapter
 
     settings = settings or get_settings()
-    return build_adapter(channel, settings, tenant_rules(tenant) if tenant else None, message_for(settings))
+    return build_adapter(channel, settings, tenant_rules(tenant) if tenant else None, message_for(settings),
+                         connections)
 
 
 def message_for(settings: Settings | None = None):

@@ -52,8 +52,8 @@ def dispatch(tenant: str, period: str, channel: str, batch_no: int, batches: int
     # The breaker only for per-message HTTP APIs: SMTP stops at a lost connection by itself, and the
     # file drops must keep one print stream / upload per batch.
     probe = limit.breaker_probe if channel in PER_MESSAGE_CHANNELS else 0
-    sender = PacedAdapter(wiring.adapter(channel, tenant=tenant), limit.rate_per_s, probe,
-                          connections=limit.connections)
+    sender = PacedAdapter(wiring.adapter(channel, tenant=tenant, connections=limit.connections), limit.rate_per_s,
+                          probe)
     # Without `omnibill limits setup` the batch runs unlimited (the flow logs that once).
     with slot(limit_name(channel)):
         try:

@@ -6,20 +6,6 @@ import time
 from collections.abc import Iterator, Sequence
 
 from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, TransientError
-from channel_adapters.routing import RoutedAdapter
-
-
-def with_connections(adapter: ChannelAdapter, connections: int) -> ChannelAdapter:
-    """The adapter, sending over `connections` connections at once (adapters with a `connections` setting, and
-    each provider a router builds); returns it."""
-    if isinstance(adapter, RoutedAdapter):
-        make = adapter.make
-        adapter.make = lambda name: with_connections(make(name), connections)  # providers are built on first use
-        for built in adapter._built.values():
-            with_connections(built, connections)
-    elif hasattr(adapter, "connections"):
-        adapter.connections = connections  # type: ignore[attr-defined]
-    return adapter
 
 
 class PacedAdapter(ChannelAdapter):
@@ -28,16 +14,13 @@ class PacedAdapter(ChannelAdapter):
     Pacing lives here and not in a Prefect `rate_limit()` per message: that would cost a round
     trip to the server for every message. The global concurrency limit caps how many batches
     (and so how many paced senders) run at once, which bounds the provider's total rate.
-    `connections` (when given) sets how many messages the adapter has in flight at once.
     The breaker sends in slices of `probe` messages and stops when a whole slice failed
     transiently: a provider that answers 503 or times out on every message fails the batch in
     one slice's time instead of the batch's, and the task's retry (with backoff) tries later.
     """
 
     def __init__(self, inner: ChannelAdapter, rate_per_s: float = 0.0, probe: int = 0,
-                 clock=time.monotonic, sleep=time.sleep, connections: int | None = None):
-        if connections is not None:
-            with_connections(inner, connections)
+                 clock=time.monotonic, sleep=time.sleep):
         self.inner, self.rate, self.clock, self.sleep = inner, rate_per_s, clock, sleep
         self.step = max(1, int(rate_per_s)) if rate_per_s > 0 else (probe or 0)
         self.channel, self.max_batch, self.body_maxlen = inner.channel, inner.max_batch, inner.body_maxlen

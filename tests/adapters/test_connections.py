@@ -51,7 +51,7 @@ def test_smtp_sessions_stay_open_across_batches_up_to_the_connections(settings, 
 @pytest.mark.parametrize("connections", [1, 3])
 def test_no_more_than_connections_messages_are_in_flight_for_a_provider_that_does_not_deduplicate(
         settings, sandbox, tag, connections):
-    adapter = PacedAdapter(SmtpAdapter(settings.smtp), connections=connections)  # as the dispatch task sets it
+    adapter = PacedAdapter(SmtpAdapter(settings.smtp, connections=connections))  # as the dispatch task builds it
     assert not adapter.deduplicates
     batch = [outbound("email", tag, i, "anna@example.test") for i in range(24)]
     taken, most = 0, 0
