@@ -92,12 +92,14 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 def _task_spans(api_url: str, flow_name: str) -> dict[str, list[tuple[float, float]]]:
-    """Start and end (epoch s) of every render and dispatch task run of the latest flow run."""
+    """Start and end (epoch s) of every task run of the latest flow run, by task kind (render, dispatch, …)."""
     import httpx
 
     runs = httpx.post(f"{api_url}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 1,
                                                              "flow_runs": {"name": {"any_": [flow_name]}}}).json()
     spans: dict[str, list[tuple[float, float]]] = {"render": [], "dispatch": []}
+    from datetime import datetime
+
     if not runs:
         return spans
     offset = 0
@@ -106,10 +108,8 @@ def _task_spans(api_url: str, flow_name: str) -> dict[str, list[tuple[float, flo
             "flow_runs": {"id": {"any_": [runs[0]["id"]]}}, "limit": 200, "offset": offset}).json()
         for t in page:
             kind = t["name"].split("[")[0].split(" ")[0].split("-")[0]
-            if kind in spans and t.get("start_time") and t.get("end_time"):
-                from datetime import datetime
-
-                spans[kind].append((datetime.fromisoformat(t["start_time"]).timestamp(),
+            if t.get("start_time") and t.get("end_time"):
+                spans.setdefault(kind, []).append((datetime.fromisoformat(t["start_time"]).timestamp(),
                                     datetime.fromisoformat(t["end_time"]).timestamp()))
         if len(page) < 200:
             return spans
@@ -295,6 +295,9 @@ def main() -> None:
                   "end to end")
             print(f"render ran {render_s:.1f} s, dispatch {dispatch_s:.1f} s, both at once {both:.1f} s "
                   f"({both / min(render_s, dispatch_s) if min(render_s, dispatch_s) else 0:.0%} of the shorter)")
+            print("where the flow's time went (seconds during which a task of the kind ran):")
+            print("  " + ", ".join(f"{kind} {sum(b - a for a, b in _covered(found)):.1f}"
+                                   for kind, found in sorted(spans.items(), key=lambda kv: kv[0]) if found))
             if stages_s:
                 print(f"flow against the stage functions: {flow_s / stages_s - 1:+.0%} "
                       f"({flow_s:.1f} s against {stages_s:.1f} s; the flow overlaps stages, the functions do not)")

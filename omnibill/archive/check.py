@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import re
 
-from pypdf import PdfReader
-from pypdf.generic import DictionaryObject
+import pikepdf
+from pikepdf import Name
 
 _PART = re.compile(rb"<pdfaid:part>\s*3\s*</pdfaid:part>|pdfaid:part=[\"']3[\"']")
 _CONFORMANCE = re.compile(rb"<pdfaid:conformance>\s*B\s*</pdfaid:conformance>|pdfaid:conformance=[\"']B[\"']")
@@ -21,106 +21,110 @@ _RELATIONSHIPS = ("/Source", "/Data", "/Alternative", "/Supplement", "/Encrypted
 def pdfa_problems(data: bytes) -> list[str]:
     """What keeps a file from being PDF/A-3b, structurally; empty when nothing was found."""
     try:
-        reader = PdfReader(io.BytesIO(data))
+        doc = pikepdf.open(io.BytesIO(data))
+    except pikepdf.PasswordError:
+        return ["encrypted"]
     except Exception as exc:  # noqa: BLE001 - any parse failure is the answer
         return [f"not a readable PDF: {type(exc).__name__}: {exc}"]
-    if reader.is_encrypted:
-        return ["encrypted"]
-    root = reader.trailer["/Root"]
-    problems = [*_identification(reader, root), *_output_intents(root), *_fonts(reader), *_attachments(root)]
-    file_id = reader.trailer.get("/ID")
-    if not file_id or len(file_id) != 2:
-        problems.append("no file identifier (/ID) in the trailer")
+    with doc:
+        if doc.is_encrypted:
+            return ["encrypted"]
+        root = doc.Root
+        problems = [*_identification(doc, root), *_output_intents(root), *_fonts(doc), *_attachments(root)]
+        file_id = doc.trailer.get("/ID")
+        if file_id is None or len(file_id) != 2:
+            problems.append("no file identifier (/ID) in the trailer")
     if not data.startswith(b"%PDF-1."):
         problems.append("no PDF header")
     return problems
 
 
-def _identification(reader: PdfReader, root: DictionaryObject) -> list[str]:
+def _identification(doc: pikepdf.Pdf, root: pikepdf.Dictionary) -> list[str]:
     meta = root.get("/Metadata")
     if meta is None:
         return ["no XMP metadata stream in the catalog"]
-    meta = meta.get_object()
     if "/Filter" in meta:
         return ["the XMP metadata stream is filtered"]
-    xmp = meta.get_data()
+    xmp = meta.read_bytes()
     problems = [] if _PART.search(xmp) else ["XMP has no pdfaid:part 3"]
     problems += [] if _CONFORMANCE.search(xmp) else ["XMP has no pdfaid:conformance B"]
-    info = reader.metadata or {}
-    title = info.get("/Title")
-    if title and title.encode("utf-8") not in xmp.replace(b"&amp;", b"&"):
+    info = doc.trailer.get("/Info")
+    title = info.get("/Title") if info is not None else None
+    if title is not None and str(title).encode("utf-8") not in xmp.replace(b"&amp;", b"&"):
         problems.append("the information dictionary's /Title differs from the XMP dc:title")
     return problems
 
 
-def _output_intents(root: DictionaryObject) -> list[str]:
-    intents = [i.get_object() for i in root.get("/OutputIntents", [])]
-    pdfa = [i for i in intents if i.get("/S") == "/GTS_PDFA1"]
+def _output_intents(root: pikepdf.Dictionary) -> list[str]:
+    pdfa = [i for i in root.get("/OutputIntents", []) if i.get("/S") == Name.GTS_PDFA1]
     if not pdfa:
         return ["no /OutputIntents entry with /S /GTS_PDFA1"]
     profile = pdfa[0].get("/DestOutputProfile")
     if profile is None:
         return ["the PDF/A output intent has no embedded ICC profile (/DestOutputProfile)"]
-    icc = profile.get_object().get_data()
+    icc = profile.read_bytes()
     if len(icc) < 132 or icc[36:40] != b"acsp":
         return ["the output intent's /DestOutputProfile is not an ICC profile"]
     return []
 
 
-def _fonts(reader: PdfReader) -> list[str]:
+def _fonts(doc: pikepdf.Pdf) -> list[str]:
     problems: list[str] = []
-    seen: set[int] = set()
-    for number, page in enumerate(reader.pages, 1):
-        for name, font in _page_fonts(page.get("/Resources"), seen):
+    seen: set[tuple[int, int]] = set()
+    for number, page in enumerate(doc.pages, 1):
+        for name, font in _page_fonts(page.obj.get("/Resources"), seen):
             if not _embedded(font):
                 problems.append(f"page {number}: font {font.get('/BaseFont', name)} is not embedded")
     return problems
 
 
-def _page_fonts(resources, seen: set[int]):
+def _page_fonts(resources, seen: set[tuple[int, int]]):
     """(resource name, font dictionary) of a resource dictionary and the form XObjects it uses."""
     if resources is None:
         return
-    resources = resources.get_object()
-    for name, ref in (resources.get("/Font") or {}).items():
-        yield name, ref.get_object()
-    for ref in (resources.get("/XObject") or {}).values():
-        key = getattr(ref, "idnum", None)
-        if key in seen:
-            continue
-        if key is not None:
-            seen.add(key)
-        xobject = ref.get_object()
-        if xobject.get("/Subtype") == "/Form":
+    fonts = resources.get("/Font")
+    for name, font in (fonts.items() if fonts is not None else ()):
+        yield name, font
+    xobjects = resources.get("/XObject")
+    for xobject in (xobjects.values() if xobjects is not None else ()):
+        if xobject.is_indirect:
+            if xobject.objgen in seen:
+                continue
+            seen.add(xobject.objgen)
+        if xobject.get("/Subtype") == Name.Form:
             yield from _page_fonts(xobject.get("/Resources"), seen)
 
 
-def _embedded(font: DictionaryObject) -> bool:
-    if font.get("/Subtype") == "/Type3":
+def _embedded(font: pikepdf.Dictionary) -> bool:
+    if font.get("/Subtype") == Name.Type3:
         return True  # glyphs are content streams of the font itself
-    if font.get("/Subtype") == "/Type0":
-        return all(_embedded(d.get_object()) for d in font.get("/DescendantFonts", []))
+    if font.get("/Subtype") == Name.Type0:
+        return all(_embedded(d) for d in font.get("/DescendantFonts", []))
     descriptor = font.get("/FontDescriptor")
     if descriptor is None:
         return False
-    return any(k in descriptor.get_object() for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
 
 
-def _attachments(root: DictionaryObject) -> list[str]:
-    listed = {id(s.get_object()) for s in root.get("/AF", [])}
-    listed_ids = {getattr(s, "idnum", None) for s in root.get("/AF", [])}
-    problems = []
+def _embedded_specs(root: pikepdf.Dictionary) -> list[tuple[str, pikepdf.Object]]:
+    """(name, file specification) of the catalog's embedded files name tree (its flat /Names array)."""
     names = root.get("/Names")
-    tree = names.get_object().get("/EmbeddedFiles") if names is not None else None
-    flat = tree.get_object().get("/Names", []) if tree is not None else []
-    for name, spec_ref in zip(flat[::2], flat[1::2]):
-        spec = spec_ref.get_object()
-        if spec.get("/AFRelationship") not in _RELATIONSHIPS:
+    tree = names.get("/EmbeddedFiles") if names is not None else None
+    flat = list(tree.get("/Names", [])) if tree is not None else []
+    return [(str(name), spec) for name, spec in zip(flat[::2], flat[1::2])]
+
+
+def _attachments(root: pikepdf.Dictionary) -> list[str]:
+    listed = {spec.objgen for spec in root.get("/AF", []) if spec.is_indirect}
+    problems = []
+    for name, spec in _embedded_specs(root):
+        if str(spec.get("/AFRelationship", "")) not in _RELATIONSHIPS:
             problems.append(f"embedded file {name}: no valid /AFRelationship")
-        if getattr(spec_ref, "idnum", None) not in listed_ids and id(spec) not in listed:
+        if not spec.is_indirect or spec.objgen not in listed:
             problems.append(f"embedded file {name}: not listed in the catalog's /AF")
-        stream = (spec.get("/EF") or {}).get("/F")
-        if stream is None or "/Subtype" not in stream.get_object():
+        ef = spec.get("/EF")
+        stream = ef.get("/F") if ef is not None else None
+        if stream is None or "/Subtype" not in stream:
             problems.append(f"embedded file {name}: no embedded file stream with a MIME /Subtype")
         if "/UF" not in spec or "/F" not in spec:
             problems.append(f"embedded file {name}: the file specification lacks /F or /UF")
@@ -129,10 +133,6 @@ def _attachments(root: DictionaryObject) -> list[str]:
 
 def embedded_files(data: bytes) -> dict[str, tuple[str, bytes]]:
     """The associated files of a PDF: {name: (AFRelationship without slash, bytes)}."""
-    root = PdfReader(io.BytesIO(data)).trailer["/Root"]
-    names = root.get("/Names")
-    tree = names.get_object().get("/EmbeddedFiles") if names is not None else None
-    flat = tree.get_object().get("/Names", []) if tree is not None else []
-    return {str(name): (str(spec.get_object().get("/AFRelationship", "")).lstrip("/"),
-                        spec.get_object()["/EF"]["/F"].get_object().get_data())
-            for name, spec in zip(flat[::2], flat[1::2])}
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        return {name: (str(spec.get("/AFRelationship", "")).lstrip("/"), spec.EF.F.read_bytes())
+                for name, spec in _embedded_specs(doc.Root)}

@@ -9,16 +9,14 @@ the e-invoice as an embedded file listed in the catalog's /AF.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import (ArrayObject, ByteStringObject, DecodedStreamObject, DictionaryObject, NameObject,
-                           NumberObject, TextStringObject)
+import pikepdf
+from pikepdf import Array, Dictionary, Name, String
 
 _XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -49,70 +47,58 @@ def srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def _stream(writer: PdfWriter, data: bytes, **entries: object):
-    stream = DecodedStreamObject()  # unfiltered: PDF/A forbids a Filter on the XMP stream
-    stream.set_data(data)
-    stream.update({NameObject(k): v for k, v in entries.items()})
-    return writer._add_object(stream)
+def _attach(doc: pikepdf.Pdf, name: str, data: bytes, mime: str, when: str, relationship: str) -> None:
+    stream = doc.make_stream(data, Type=Name.EmbeddedFile, Subtype=Name("/" + mime),
+                             Params=Dictionary(Size=len(data), ModDate=String(when)))
+    spec = doc.make_indirect(Dictionary(Type=Name.Filespec, F=String(name), UF=String(name), Desc=String("E-invoice"),
+                                        AFRelationship=Name("/" + relationship), EF=Dictionary(F=stream, UF=stream)))
+    root = doc.Root
+    if Name.Names not in root:
+        root.Names = Dictionary()
+    root.Names.EmbeddedFiles = Dictionary(Names=Array([String(name), spec]))
+    root.AF = Array([spec])
 
 
-def _attach(writer: PdfWriter, name: str, data: bytes, mime: str, when: str, relationship: str) -> None:
-    params = DictionaryObject({NameObject("/Size"): NumberObject(len(data)),
-                               NameObject("/ModDate"): TextStringObject(when)})
-    file_ref = _stream(writer, data, **{"/Type": NameObject("/EmbeddedFile"),
-                                        "/Subtype": NameObject("/" + mime), "/Params": params})
-    spec = writer._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Filespec"), NameObject("/F"): TextStringObject(name),
-        NameObject("/UF"): TextStringObject(name), NameObject("/Desc"): TextStringObject("E-invoice"),
-        NameObject("/AFRelationship"): NameObject("/" + relationship),
-        NameObject("/EF"): DictionaryObject({NameObject("/F"): file_ref, NameObject("/UF"): file_ref})}))
-    root = writer._root_object
-    names = root.get("/Names")
-    names = names.get_object() if names is not None else DictionaryObject()
-    names[NameObject("/EmbeddedFiles")] = DictionaryObject(
-        {NameObject("/Names"): ArrayObject([TextStringObject(name), spec])})
-    root[NameObject("/Names")] = names
-    root[NameObject("/AF")] = ArrayObject([spec])
-
-
-def _identify(writer: PdfWriter, title: str, author: str, moment: datetime) -> None:
+def _identify(doc: pikepdf.Pdf, title: str, author: str, moment: datetime) -> None:
     """XMP (pdfaid 3/B) and an information dictionary that says exactly what the XMP says."""
     stamp, pdf_date = moment.strftime("%Y-%m-%dT%H:%M:%SZ"), moment.strftime("D:%Y%m%d%H%M%SZ")
     xmp = _XMP.format(title=escape(title), author=escape(author), stamp=stamp).encode("utf-8")
-    root = writer._root_object
-    root[NameObject("/Metadata")] = _stream(writer, xmp, **{"/Type": NameObject("/Metadata"),
-                                                            "/Subtype": NameObject("/XML")})
-    writer.metadata = None  # ReportLab's /Subject "unspecified", /Trapped… have no XMP counterpart here
-    writer.add_metadata({"/Title": title, "/Author": author, "/Creator": "omnibill", "/Producer": "omnibill",
-                         "/CreationDate": pdf_date, "/ModDate": pdf_date})
+    # unfiltered: PDF/A forbids a Filter on the XMP stream (the file is saved without compressing new streams)
+    doc.Root.Metadata = doc.make_stream(xmp, Type=Name.Metadata, Subtype=Name.XML)
+    # ReportLab's /Subject "unspecified", /Trapped… have no XMP counterpart here: the dictionary is replaced
+    doc.trailer.Info = doc.make_indirect(Dictionary(
+        Title=String(title), Author=String(author), Creator=String("omnibill"), Producer=String("omnibill"),
+        CreationDate=String(pdf_date), ModDate=String(pdf_date)))
 
 
-def _output_intent(writer: PdfWriter) -> None:
-    icc = _stream(writer, srgb_profile(), **{"/N": NumberObject(3)})
-    writer._root_object[NameObject("/OutputIntents")] = ArrayObject([writer._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/OutputIntent"), NameObject("/S"): NameObject("/GTS_PDFA1"),
-        NameObject("/OutputConditionIdentifier"): TextStringObject("sRGB IEC61966-2.1"),
-        NameObject("/Info"): TextStringObject("sRGB IEC61966-2.1"), NameObject("/DestOutputProfile"): icc}))])
+def _output_intent(doc: pikepdf.Pdf) -> None:
+    icc = doc.make_stream(srgb_profile(), N=3)
+    doc.Root.OutputIntents = Array([doc.make_indirect(Dictionary(
+        Type=Name.OutputIntent, S=Name.GTS_PDFA1, OutputConditionIdentifier=String("sRGB IEC61966-2.1"),
+        Info=String("sRGB IEC61966-2.1"), DestOutputProfile=icc))])
 
 
 def to_pdfa3(pdf: bytes, title: str, author: str, day: date, attachment: tuple[str, bytes, str] | None = None,
              relationship: str = "Alternative") -> bytes:
     """The PDF rewritten as PDF/A-3b, with one associated file (name, bytes, MIME type) when given.
 
-    Deterministic: the same input gives the same bytes (dates are the document's `day`, the file ID a hash).
+    Deterministic: the same input gives the same bytes (dates are the document's `day`, the file ID a hash of
+    the content). qpdf (through pikepdf) copies the sent PDF's objects as they are, streams still compressed.
     """
-    reader = PdfReader(io.BytesIO(pdf))
-    if reader.is_encrypted:
-        raise ValueError("an encrypted PDF cannot become PDF/A")
-    writer = PdfWriter(clone_from=reader)
-    writer.pdf_header = b"%PDF-1.7"  # PDF/A-3 is based on PDF 1.7 (ISO 32000-1)
-    moment = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
-    _identify(writer, title, author, moment)
-    _output_intent(writer)
-    if attachment:
-        _attach(writer, *attachment, when=moment.strftime("D:%Y%m%d%H%M%SZ"), relationship=relationship)
-    digest = hashlib.sha256(pdf + (attachment[1] if attachment else b"")).digest()[:16]
-    writer._ID = ArrayObject([ByteStringObject(digest), ByteStringObject(digest)])
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    try:
+        doc = pikepdf.open(io.BytesIO(pdf))
+    except pikepdf.PasswordError as exc:
+        raise ValueError("an encrypted PDF cannot become PDF/A") from exc
+    with doc:
+        if doc.is_encrypted:
+            raise ValueError("an encrypted PDF cannot become PDF/A")
+        moment = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+        _identify(doc, title, author, moment)
+        _output_intent(doc)
+        if attachment:
+            _attach(doc, *attachment, when=moment.strftime("D:%Y%m%d%H%M%SZ"), relationship=relationship)
+        out = io.BytesIO()
+        # PDF/A-3 is based on PDF 1.7 (ISO 32000-1); new streams stay unfiltered, existing ones as they were
+        doc.save(out, force_version="1.7", fix_metadata_version=False, compress_streams=False, deterministic_id=True,
+                 stream_decode_level=pikepdf.StreamDecodeLevel.none)
+        return out.getvalue()

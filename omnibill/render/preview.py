@@ -30,7 +30,9 @@ def pdf_page_images(pdf: bytes, scale: float = PAGE_SCALE) -> list[str]:
     try:
         for page in document:
             buf = io.BytesIO()
-            page.render(scale=scale).to_pil().save(buf, format="PNG", optimize=True)
+            # the fastest zlib level: a page of text compresses as well as at the slowest (measured: 21 ms, 153 KB
+            # against 125 ms, 149 KB with optimize), and the proof shows a couple of hundred pages
+            page.render(scale=scale).to_pil().save(buf, format="PNG", compress_level=1)
             images.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
     finally:
         document.close()
