@@ -8,8 +8,7 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PyPdfError
+import pikepdf
 
 from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, TransientError
 from channel_adapters.einvoice import STORE_ERRORS, drop_key
@@ -51,7 +50,7 @@ class PrintHouseAdapter(ChannelAdapter):
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[DispatchResult]:
         """Drop one print stream and manifest per drop prefix; unprintable messages fail permanently."""
         results: dict[str, DispatchResult] = {}
-        groups: dict[str, list[tuple[OutboundMessage, PdfReader]]] = defaultdict(list)
+        groups: dict[str, list[tuple[OutboundMessage, pikepdf.Pdf]]] = defaultdict(list)
         for message in messages:
             dropped = self._manifested(message.metadata.get("drop_prefix", "")).get(message.message_id)
             if dropped:
@@ -84,15 +83,17 @@ class PrintHouseAdapter(ChannelAdapter):
             self._in_manifests[prefix] = index
         return self._in_manifests[prefix]
 
-    def _drop_stream(self, items: list[tuple[OutboundMessage, PdfReader]]) -> str:
+    def _drop_stream(self, items: list[tuple[OutboundMessage, pikepdf.Pdf]]) -> str:
         # Presorted by destination (postage discounts); the id breaks ties so reruns are identical.
         items = sorted(items, key=lambda it: (it[0].metadata["country"], it[0].metadata["postal_code"],
                                               it[0].message_id))
-        writer, rows = PdfWriter(), []
-        for message, reader in items:
-            rows.append(self._append(writer, message, reader))
         pdf = io.BytesIO()
-        writer.write(pdf)
+        with pikepdf.new() as stream:  # qpdf copies each letter's pages with what they use, as they are
+            rows = [self._append(stream, message, letter) for message, letter in items]
+            stream.save(pdf, deterministic_id=True, compress_streams=False,  # streams copied, never recompressed
+                        stream_decode_level=pikepdf.StreamDecodeLevel.none)
+        for _, letter in items:
+            letter.close()
         name = stream_name([m.message_id for m, _ in items])
         first = items[0][0]
         try:
@@ -102,20 +103,20 @@ class PrintHouseAdapter(ChannelAdapter):
         except STORE_ERRORS as exc:
             raise TransientError(f"print drop {self.store.url} unavailable: {exc}") from exc
 
-    def _append(self, writer: PdfWriter, message: OutboundMessage, reader: PdfReader) -> dict[str, object]:
-        first_page = len(writer.pages) + 1
-        for page in reader.pages:
-            writer.add_page(page)
-        pages = len(reader.pages)
+    def _append(self, stream: pikepdf.Pdf, message: OutboundMessage, letter: pikepdf.Pdf) -> dict[str, object]:
+        first_page = len(stream.pages) + 1
+        stream.pages.extend(letter.pages)
+        pages = len(letter.pages)
         if self.duplex and pages % 2:
-            writer.add_blank_page()
+            box = letter.pages[-1].mediabox
+            stream.add_blank_page(page_size=(float(box[2]) - float(box[0]), float(box[3]) - float(box[1])))
         sheets = (pages + 1) // 2 if self.duplex else pages
         address = {f: message.metadata.get(f, "") for f in ADDRESS_FIELDS}
         return {"message_id": message.message_id, "invoice_id": message.invoice_id, **address,
                 "first_page": first_page, "page_count": pages, "sheets": sheets}
 
 
-def _readable(message: OutboundMessage) -> tuple[PdfReader | None, str | None]:
+def _readable(message: OutboundMessage) -> tuple[pikepdf.Pdf | None, str | None]:
     """The message's PDF opened for merging, or why it cannot be printed."""
     missing = [f for f in REQUIRED_ADDRESS if not message.metadata.get(f)]
     if missing:
@@ -124,12 +125,13 @@ def _readable(message: OutboundMessage) -> tuple[PdfReader | None, str | None]:
     if pdf is None:
         return None, "message has no PDF attachment"
     try:
-        reader = PdfReader(io.BytesIO(pdf.content))
-        if not reader.pages:
-            return None, "PDF has no pages"
-    except (PyPdfError, ValueError) as exc:
+        letter = pikepdf.open(io.BytesIO(pdf.content))
+    except (pikepdf.PdfError, ValueError) as exc:
         return None, f"unreadable PDF: {exc}"
-    return reader, None
+    if not letter.pages:
+        letter.close()
+        return None, "PDF has no pages"
+    return letter, None
 
 
 def _manifest(rows: list[dict[str, object]]) -> bytes:
