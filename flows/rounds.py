@@ -74,37 +74,68 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         get_run_logger().info("no provider limits (%s): batches run unlimited; `omnibill limits setup` makes them",
                               ", ".join(missing))
     failed: list[tuple[str, int]] = []
+    archives: list = []
     for round_no in range(MAX_ROUNDS):
         if hold is not None:
             hold.check()
-        futures = _render_and_send(tenant, period, sender, run, channel, batch, total)
-        failed = _wait_for_dispatch(futures, progress if round_no == 0 else None)
+        batches = _Batches(tenant, period, archives)
+        _render_and_send(tenant, period, sender, run, channel, batch, total, batches)
+        failed = _wait_for_dispatch(batches, progress if round_no == 0 else None)
         # What came back already (a bounce, an access point's rejection) plans its fallback in this run.
         collect_receipts(tenant, period)
         if not fallbacks(tenant, period):
             break
     _report_failed(tenant, period, failed)
-    # What was sent goes to the archive (PDF/A-3b); a failure here is tried again by the next run or rerun.
-    if archive(tenant, period, return_state=True).is_failed():
+    # What was sent goes to the archive (PDF/A-3b): each batch once it was sent, then what later rounds sent.
+    # A failure here is tried again by the next run or rerun.
+    for future in archives:
+        future.wait()
+    states = [future.state for future in archives] + [archive(tenant, period, return_state=True)]
+    if any(state.is_failed() for state in states):
         get_run_logger().warning("archiving %s %s failed: the next run or rerun archives what is missing",
                                  tenant, period)
     return failed
 
 
-def _render_and_send(tenant, period, sender, run, channel, batch, total) -> dict:
+class _Batches:
+    """A round's dispatch futures, (channel, batch) by future; a batch whose every dispatch has finished goes
+    to the archive at once (in the render processes, beside the rendering and sending of later batches)."""
+
+    def __init__(self, tenant: str, period: str, archives: list):
+        self.tenant, self.period, self.archives = tenant, period, archives
+        self.dispatches: dict = {}
+        self.unseen: set = set()
+        self.open: dict[int, int] = {}
+
+    def add(self, future, pair: tuple[str, int]) -> None:
+        self.dispatches[future] = pair
+        self.unseen.add(future)
+        self.open[pair[1]] = self.open.get(pair[1], 0) + 1
+
+    def seen(self, future) -> tuple[str, int]:
+        """Note a finished dispatch; the batch's archive starts with its last one."""
+        pair = self.dispatches[future]
+        if future in self.unseen:
+            self.unseen.discard(future)
+            self.open[pair[1]] -= 1
+            if not self.open[pair[1]]:
+                self.archives.append(archive.submit(self.tenant, self.period, pair[1]))
+        return pair
+
+
+def _render_and_send(tenant, period, sender, run, channel, batch, total, batches: _Batches) -> None:
     """Render batch by batch and send each batch as soon as it is rendered, with RENDER_AHEAD batches rendering
     at most: dispatch (network-bound) goes on while the next batch renders (CPU-bound), and memory stays flat.
 
-    Returns the dispatch futures, (channel, batch) by future. Messages of a batch still being rendered are sent
-    once it is; batches with nothing to render (left from an earlier run) are sent at once.
+    The dispatch futures go to `batches`. Messages of a batch still being rendered are sent once it is; batches
+    with nothing to render (left from an earlier run) are sent at once.
     """
     ledger = wiring.ledger()
     waiting = batches_to_render(ledger, run, batch)
-    dispatches: dict = {}
 
     def send(pairs) -> None:
         for pair in pairs:
-            dispatches[sender.submit(tenant, period, *pair, total)] = pair
+            batches.add(sender.submit(tenant, period, *pair, total), pair)
 
     send(p for p in batches_to_send(ledger, run, channel, batch) if p[1] not in waiting)
     rendering: dict = {}
@@ -112,22 +143,26 @@ def _render_and_send(tenant, period, sender, run, channel, batch, total) -> dict
         while waiting and len(rendering) < RENDER_AHEAD:
             b = waiting.pop(0)
             rendering[render.submit(tenant, period, b, total)] = b
-        done = next(as_completed(list(rendering)))
+        # The first to finish: a rendered batch is sent; a sent batch is archived.
+        done = next(as_completed(list(rendering) + list(batches.unseen)))
         done.wait()
-        send(batches_to_send(ledger, run, channel, rendering.pop(done)))
-    return dispatches
+        if done in rendering:
+            send(batches_to_send(ledger, run, channel, rendering.pop(done)))
+        else:
+            batches.seen(done)
 
 
-def _wait_for_dispatch(futures: dict, progress: Progress | None) -> list[tuple[str, int]]:
+def _wait_for_dispatch(batches: _Batches, progress: Progress | None) -> list[tuple[str, int]]:
     failed = []
-    for done, future in enumerate(as_completed(list(futures)), start=1):
+    for done, future in enumerate(as_completed(list(batches.dispatches)), start=1):
         # wait() pins the final state: `.state` alone asks the API, which records task runs from
         # events and may still say Running.
         future.wait()
         if future.state.is_failed():
-            failed.append(futures[future])
+            failed.append(batches.dispatches[future])
+        batches.seen(future)
         if progress is not None:
-            progress.between(50, 90, done, len(futures))
+            progress.between(50, 90, done, len(batches.dispatches))
     return sorted(failed)
 
 

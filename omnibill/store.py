@@ -113,7 +113,7 @@ class S3Store(ObjectStore):
         import boto3
 
         parsed = urlparse(url)
-        self.url = url
+        self.url, self._settings = url, settings
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.client = boto3.client(
@@ -123,6 +123,13 @@ class S3Store(ObjectStore):
             aws_access_key_id=settings.access_key_id.get_secret_value() if settings.access_key_id else None,
             aws_secret_access_key=settings.secret_access_key.get_secret_value() if settings.secret_access_key else None,
         )
+
+    def __getstate__(self) -> dict:
+        """Pickled for a worker process: the bucket and settings travel, the worker makes its own client."""
+        return {"url": self.url, "settings": self._settings}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["url"], state["settings"])
 
     def _key(self, key: str) -> str:
         if ".." in key.split("/") or key.startswith("/"):

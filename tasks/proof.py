@@ -9,7 +9,7 @@ from prefect.logging import get_run_logger
 
 from omnibill import wiring
 from omnibill.ops.artifacts import artifact_key
-from omnibill.proof.stage import run_proof
+from omnibill.proof.stage import run_proof_apart
 
 
 @task(name="proof", cache_policy=NO_CACHE)
@@ -17,7 +17,8 @@ def proof(tenant: str, period: str) -> dict:
     """Build the run's proof page and publish where it is and what it holds."""
     settings = wiring.get_settings()
     run, rules = wiring.run_of(tenant, period), wiring.tenant_rules(tenant)
-    made = run_proof(wiring.ledger(), run, rules, wiring.document_store(), settings.validation_dir)
+    made = run_proof_apart(wiring.ledger().url, run.id, rules, settings.resolved_store_url(), settings.s3,
+                           settings.validation_dir)
     url = wiring.proof_url(run)
     checked = (f"{made.invalid_einvoices} e-invoice(s) of the sample failed validation" if made.invalid_einvoices
                else "e-invoices of the sample valid (UBL 2.1, EN 16931, PEPPOL BIS 3)") if made.validated \

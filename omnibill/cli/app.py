@@ -10,6 +10,7 @@ import typer
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+from omnibill.memory import limit_malloc_arenas  # noqa: E402
 from omnibill.cli import archive, db, explain, ops, payments, portal, preview, release, run, status, unread  # noqa: E402
 
 app = typer.Typer(help="omnibill: open omnichannel billing communication on Prefect.", no_args_is_help=True,
@@ -21,6 +22,7 @@ for group in (run, release, unread, status, explain, preview, portal, db, ops, p
 
 def main() -> None:
     """Entry point."""
+    limit_malloc_arenas()
     app()
 
 

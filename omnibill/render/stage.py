@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import json
-import multiprocessing
-import os
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -23,9 +19,9 @@ from config.tenant import Sender
 from omnibill.model import BillingDocument
 from omnibill.links import LinkSigner
 from omnibill.store import open_store
+from omnibill.workers import cpu_pool, worker_count
 
 CHUNK = 40
-_pool: ProcessPoolExecutor | None = None
 
 
 def render_outputs(doc: BillingDocument | ServiceMessage, sender: Sender,
@@ -145,21 +141,8 @@ def _state_change(message, result: dict[str, str] | str) -> dict[str, Any]:
 
 def _render_all(store_url, s3, prefix, senders, items, workers) -> dict[str, Any]:
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    if len(chunks) <= 1 or _worker_count(workers) <= 1:
+    if len(chunks) <= 1 or worker_count(workers) <= 1:
         return {k: v for chunk in chunks for k, v in render_chunk(store_url, s3, prefix, senders, chunk).items()}
-    pool = _get_pool(_worker_count(workers))
+    pool = cpu_pool(workers)
     futures = [pool.submit(render_chunk, store_url, s3, prefix, senders, chunk) for chunk in chunks]
     return {k: v for f in futures for k, v in f.result().items()}
-
-
-def _worker_count(workers: int) -> int:
-    return workers or os.cpu_count() or 1
-
-
-def _get_pool(workers: int) -> ProcessPoolExecutor:
-    # One pool per process, reused by every batch: spawning and importing ReportLab costs ~1 s.
-    global _pool
-    if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-    return _pool

@@ -10,6 +10,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from config.tenant import load_tenant
 from omnibill.archive.archive import archive_key, archive_run, fetch_archived, NotArchivable
@@ -110,6 +111,24 @@ def test_every_sent_document_is_archived_once_as_pdfa(ledger, tmp_path):
         assert not any(p in json.dumps(meta) for p in PERSONAL)
     einvoice = archive.get(archive_key(run, docs["INV-3"].document_id, "INV-3"))
     assert embedded_files(einvoice) == {"einvoice.xml": ("Alternative", UBL)}
+
+
+def test_copies_made_by_worker_processes_are_the_ones_made_here(ledger, tmp_path, monkeypatch):
+    """The run archives in its render processes, a chunk per task: the same bytes and records as in-process."""
+    import omnibill.archive.archive as archive_module
+
+    store = LocalStore(tmp_path / "documents")
+    run, docs = _prepare(ledger, store)
+    here = LocalStore(tmp_path / "here")
+    assert archive_run(ledger, run, store, here, RULES) == Counter(archived=4, rendered=1)
+    with ledger.transaction() as s:  # forget the records: the next archive writes again
+        s.execute(text("DELETE FROM archived_documents"))
+    monkeypatch.setattr(archive_module, "CHUNK", 1)  # one document per task: four tasks over two processes
+    apart = CountingStore(tmp_path / "apart")
+    assert archive_run(ledger, run, store, apart, RULES, workers=2) == Counter(archived=4, rendered=1)
+    assert sorted(apart.keys()) == sorted(here.keys()) and all(apart.get(k) == here.get(k) for k in here.keys())
+    with ledger.read() as s:
+        assert len(archived_in_run(s, run.id)) == 4
     with ledger.read() as s:
         rows = {r.invoice_id: r for r in archived_in_run(s, run.id)}
     assert sorted(rows) == ["INV-0", "INV-1", "INV-2", "INV-3"]
