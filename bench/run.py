@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,18 @@ def _tree(root: int) -> list[tuple[int, str]]:
         found.append((pid, names.get(pid, "?")))
         todo.extend(children.get(pid, []))
     return found
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds used by a running process and its live descendants (user + system)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid, _ in _tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -176,7 +189,9 @@ def _stages_child(tenant: str, period: str, source: str) -> None:
     run_proof(ledger, run, rules, wiring.document_store(), settings.validation_dir)
     timings.append(("proof", docs, time.perf_counter() - t))
     t = time.perf_counter()
-    archive_run(ledger, run, wiring.document_store(), open_store(settings.resolved_archive_url(), settings.s3), rules)
+    for b in summary.batches:  # as the flow does: each batch, in the render processes
+        archive_run(ledger, run, wiring.document_store(), open_store(settings.resolved_archive_url(), settings.s3),
+                    rules, b, workers=wiring.render_processes(settings))
     timings.append(("archive", docs, time.perf_counter() - t))
     t = time.perf_counter()
     rec = run_reconcile(ledger, run, summary.invoice_rows)
@@ -224,13 +239,22 @@ class Bench:
         return env
 
     def timed(self, args: list[str], env: dict[str, str], binary: str = "omnibill") -> tuple[float, dict, str]:
-        """Run a child to the end: seconds, peak memory of its process tree, what it printed."""
-        t = time.perf_counter()
+        """Run a child to the end: seconds, peak memory of its process tree, what it printed.
+
+        Also keeps `self.cpu`: CPU seconds of the child's tree, the sandbox's and the Prefect server's meanwhile."""
+        t, before = time.perf_counter(), self._cpu_now()
         proc = subprocess.Popen([str(BIN / binary), *args], env=self.env | env, stdout=subprocess.PIPE,
                                 stderr=self.log, start_new_session=True, cwd=REPO)
         peak = PeakMemory(args[0], proc.pid)
         out, _ = proc.communicate()
+        self.cpu = {k: v - before[k] for k, v in self._cpu_now().items()}
         return time.perf_counter() - t, peak.stop(), out.decode()
+
+    def _cpu_now(self) -> dict[str, float]:
+        """CPU seconds so far: of waited-for children (the timed run and its processes), sandbox, server."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"run": children.ru_utime + children.ru_stime,
+                "sandbox": _tree_cpu_s(self.sandbox.pid), "prefect server": _tree_cpu_s(self.server.pid)}
 
     def close(self) -> dict[str, dict]:
         peaks = {"sandbox": self.sandbox_peak.stop(), "prefect server": self.server_peak.stop()}
@@ -280,6 +304,7 @@ def main() -> None:
             for stage, n, s in timings:
                 print(f"{stage:<10}{n:>10}{s:>10.2f}{n / s if s else 0:>10.0f}")
             print(f"{'total':<10}{docs:>10}{stages_s:>10.2f}{docs / stages_s:>10.0f}")
+            print(_cpu_line(bench.cpu, docs, secs))
         if not args.no_flow:
             env = bench.ledger_env("flow")
             flow_s, peaks["flow run"], _ = bench.timed(
@@ -295,6 +320,7 @@ def main() -> None:
                   "end to end")
             print(f"render ran {render_s:.1f} s, dispatch {dispatch_s:.1f} s, both at once {both:.1f} s "
                   f"({both / min(render_s, dispatch_s) if min(render_s, dispatch_s) else 0:.0%} of the shorter)")
+            print(_cpu_line(bench.cpu, docs, flow_s))
             print("where the flow's time went (seconds during which a task of the kind ran):")
             print("  " + ", ".join(f"{kind} {sum(b - a for a, b in _covered(found)):.1f}"
                                    for kind, found in sorted(spans.items(), key=lambda kv: kv[0]) if found))
@@ -310,6 +336,13 @@ def main() -> None:
         print(f"work folder kept: {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _cpu_line(cpu: dict[str, float], docs: int, seconds: float) -> str:
+    """CPU seconds per process and per document, and how busy the cores were."""
+    total = sum(cpu.values())
+    return (f"CPU: {', '.join(f'{k} {v:.1f} s' for k, v in cpu.items())}; {total / max(docs, 1) * 1000:.1f} ms "
+            f"per document; cores busy {total / (seconds * (os.cpu_count() or 1)):.0%}")
 
 
 def _documents(env: dict[str, str], period: str) -> int:

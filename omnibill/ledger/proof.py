@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, Customer, Document, Message
 
-def proof_candidates(session: Session, run_id: str) -> list[tuple[Document, Customer, Message]]:
+class DocumentSummary(NamedTuple):
+    """What the proof's sample needs of a document: its amount, its type, its number of lines."""
+
+    id: str
+    invoice_id: str
+    document_type: str
+    total_incl_vat: Any
+    line_count: int
+
+
+class CustomerSummary(NamedTuple):
+    """What the proof's sample needs of a customer: `{"language": …, "country": …}`."""
+
+    data: dict[str, str]
+
+
+class MessageSummary(NamedTuple):
+    channel: str
+
+
+def proof_candidates(session: Session, run_id: str
+                     ) -> list[tuple[DocumentSummary, CustomerSummary, MessageSummary]]:
     """Each document's first primary message (about to go out, or gone out in a run released automatically),
-    with the document and its customer."""
-    stmt = (select(Document, Customer, Message)
+    with the document and its customer, summarised: read in chunks, so a large run's documents are never all
+    in memory at once (the sample then loads the few it shows)."""
+    stmt = (select(Document.id, Document.invoice_id, Document.document_type, Document.total_incl_vat,
+                   Document.data, Customer.data, Message.channel)
             .join(Customer, (Customer.run_id == Document.run_id) & (Customer.customer_id == Document.customer_id))
             .join(Message, Message.document_id == Document.id)
             .where(Document.run_id == run_id, Message.kind == "primary", Message.fallback_of.is_(None))
-            .order_by(Document.invoice_id))
-    return [(d, c, m) for d, c, m in session.execute(stmt)]
+            .order_by(Document.invoice_id)
+            .execution_options(yield_per=2000))
+    return [(DocumentSummary(doc_id, invoice_id, kind, total, len((data or {}).get("lines", []))),
+             CustomerSummary({"language": (customer or {}).get("language", ""),
+                              "country": (customer or {}).get("country", "")}),
+             MessageSummary(channel))
+            for doc_id, invoice_id, kind, total, data, customer, channel in session.execute(stmt)]
 
 
 def mix(session: Session, run_id: str) -> list[tuple[str, str, str, int, Any]]:

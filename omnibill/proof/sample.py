@@ -29,8 +29,7 @@ def stratified(candidates: Sequence[tuple[Any, Any, Any]], per_cell: int, limit:
 
     if candidates:
         take("the largest amount", max(candidates, key=lambda c: (abs(c[0].total_incl_vat), c[0].invoice_id)))
-        take("the most lines", max(candidates, key=lambda c: (len((c[0].data or {}).get("lines", [])),
-                                                              c[0].invoice_id)))
+        take("the most lines", max(candidates, key=lambda c: (c[0].line_count, c[0].invoice_id)))
         for kind in ("credit_note", "reminder"):
             found = next((c for c in candidates if c[0].document_type == kind), None)
             if found:

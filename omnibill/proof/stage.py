@@ -15,6 +15,7 @@ from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
 from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.ledger.proof import mix, previous_run, proof_candidates
+from omnibill.ledger.repository import documents_with_customers
 from omnibill.ledger.runs import run_by_id
 from omnibill.proof.page import build_proof, mix_table
 from omnibill.proof.sample import cell_of, stratified
@@ -56,7 +57,10 @@ def run_proof(ledger: Ledger, run: BillingRun, rules: TenantRules, store: Object
     cells = {cell_of(m.channel, d, c) for d, c, m in candidates}
     picked = stratified(candidates, rules.proof_per_cell, limit)
     shown_cells = {cell_of(item[2].channel, item[0], item[1]) for _, item in picked}
-    docs = [(why, item[2].channel, document_from_row(item[0], party_from_json(item[1].data))) for why, item in picked]
+    with ledger.read() as session:
+        rows = documents_with_customers(session, {item[0].id for _, item in picked})
+    docs = [(why, item[2].channel, document_from_row(rows[item[0].id][0], party_from_json(rows[item[0].id][1].data)))
+            for why, item in picked]
     senders = rules.senders_by_country()
     sender_for = lambda d: senders.get(d.customer.country, senders[""])  # noqa: E731
     validator = load_validator(validation_dir)

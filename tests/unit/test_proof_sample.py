@@ -15,7 +15,7 @@ def _candidates():
             ("print", "sv", "invoice", "SE"), ("print", "sv", "invoice", "SE"), ("email", "fi", "invoice", "FI"),
             ("mailbox", "sv", "reminder", "SE"), ("print", "da", "credit_note", "DK"), ("sms", "nb", "invoice", "NO")]):
         doc = Row(id=f"d{i}", invoice_id=f"INV-{i}", document_type=kind, total_incl_vat=Decimal(100 + i * (-1) ** i),
-                  data={"lines": [{}] * (i % 3 + 1)})
+                  line_count=i % 3 + 1)
         out.append((doc, Row(data={"language": lang, "country": country}), Row(channel=channel)))
     return out
 
