@@ -19,6 +19,9 @@ from omnibill.model import stable_id
 from omnibill.privacy import scrub
 
 
+ROWS_AT_ONCE = 5_000
+
+
 @dataclass(frozen=True)
 class IngestSummary:
     """What the extract stage stored."""
@@ -47,12 +50,17 @@ def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExt
     # Extra customer columns (e.g. `do_not_contact`) ride along in the customer's data for the decide
     # stage, once the extract hands their values over as `customer_extras` {customer_id: {column: value}}.
     extras = getattr(extract, "customer_extras", None) or {}
-    insert_ignore(session, Customer, [
-        {"id": stable_id("customer", run_id, cid), "run_id": run_id, "customer_id": cid,
-         "data": extras.get(cid, {}) | party_to_json(party), "consents": extract.consents.get(cid, {})}
-        for cid, party in extract.customers.items()])
-    insert_ignore(session, Document, [_document_row(run_id, i // batch_size, doc)
-                                      for i, doc in enumerate(extract.documents)])
+    # Rows are built ROWS_AT_ONCE at a time: the extract's values and all of their rows are never in memory together.
+    customers = list(extract.customers.items())
+    for start in range(0, len(customers), ROWS_AT_ONCE):
+        insert_ignore(session, Customer, [
+            {"id": stable_id("customer", run_id, cid), "run_id": run_id, "customer_id": cid,
+             "data": extras.get(cid, {}) | party_to_json(party), "consents": extract.consents.get(cid, {})}
+            for cid, party in customers[start:start + ROWS_AT_ONCE]])
+    for start in range(0, len(extract.documents), ROWS_AT_ONCE):
+        insert_ignore(session, Document, [
+            _document_row(run_id, i // batch_size, doc)
+            for i, doc in enumerate(extract.documents[start:start + ROWS_AT_ONCE], start=start)])
     # Service and marketing messages follow the documents in the same batches, as documents of their category.
     period = run.period if isinstance(run, BillingRun) else run_by_id(session, run_id).period
     first_day = date.fromisoformat(period + "-01")
