@@ -233,3 +233,20 @@ def test_cli_archive_get_writes_the_file_and_no_personal_data(omnibill_env, tmp_
     assert pdfa_problems(out.read_bytes()) == [] and embedded_files(out.read_bytes())["einvoice.xml"][1] == UBL
     missing = CliRunner().invoke(app, ["archive", "get", "--tenant", "demo", "--invoice", "INV-4"])
     assert missing.exit_code == 1 and "not in the archive" in missing.output
+
+
+def test_the_proof_made_in_a_process_of_its_own_is_the_one_made_here(ledger, tmp_path):
+    """Large runs build the proof in a process started for it (the validator's memory leaves with it)."""
+    from config.settings import Settings
+    from omnibill.proof.stage import proof_key, run_proof, run_proof_apart
+
+    store = LocalStore(tmp_path / "documents")
+    run, _ = _prepare(ledger, store)
+    settings = Settings()
+    apart = run_proof_apart(ledger.url, run.id, RULES, str(tmp_path / "documents"), settings.s3,
+                            settings.validation_dir)
+    page = store.get(proof_key(run))
+    here = run_proof(ledger, run, RULES, store, settings.validation_dir)
+    assert (apart.documents, apart.shown, apart.cells, apart.rows) == (here.documents, here.shown, here.cells,
+                                                                        here.rows) == (5, 2, 1, apart.rows)
+    assert page == store.get(proof_key(run)) and b"INV-4" in page  # the same page, the largest amount on it
