@@ -112,7 +112,7 @@ class _Batches:
         self.unseen.add(future)
         self.open[pair[1]] = self.open.get(pair[1], 0) + 1
 
-    def seen(self, future) -> tuple[str, int]:
+    def seen(self, future) -> None:
         """Note a finished dispatch; the batch's archive starts with its last one."""
         pair = self.dispatches[future]
         if future in self.unseen:
@@ -120,7 +120,6 @@ class _Batches:
             self.open[pair[1]] -= 1
             if not self.open[pair[1]]:
                 self.archives.append(archive.submit(self.tenant, self.period, pair[1]))
-        return pair
 
 
 def _render_and_send(tenant, period, sender, run, channel, batch, total, batches: _Batches) -> None:

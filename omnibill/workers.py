@@ -8,7 +8,11 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -25,3 +29,12 @@ def cpu_pool(workers: int) -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(max_workers=worker_count(workers), mp_context=multiprocessing.get_context("spawn"))
         atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
     return _pool
+
+
+def each_chunk(work: Callable[..., T], chunks: list, *args, workers: int) -> Iterator[T]:
+    """`work(chunk, *args)` for each chunk, results in order: in this process's pool when there are several
+    chunks and workers (all submitted at once), otherwise here, one after the other."""
+    if len(chunks) <= 1 or worker_count(workers) <= 1:
+        return (work(chunk, *args) for chunk in chunks)
+    pool = cpu_pool(workers)
+    return (f.result() for f in [pool.submit(work, chunk, *args) for chunk in chunks])

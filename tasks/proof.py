@@ -9,10 +9,7 @@ from prefect.logging import get_run_logger
 
 from omnibill import wiring
 from omnibill.ops.artifacts import artifact_key
-from omnibill.ledger.proof import document_count
-from omnibill.proof.stage import run_proof, run_proof_apart
-
-PROOF_APART_FROM = 5_000  # documents in the run
+from omnibill.proof.stage import proof_of_run
 
 
 @task(name="proof", cache_policy=NO_CACHE)
@@ -20,13 +17,8 @@ def proof(tenant: str, period: str) -> dict:
     """Build the run's proof page and publish where it is and what it holds."""
     settings = wiring.get_settings()
     run, rules = wiring.run_of(tenant, period), wiring.tenant_rules(tenant)
-    with wiring.ledger().read() as session:
-        large = document_count(session, run.id) >= PROOF_APART_FROM
-    if large:  # a process of its own: the validator's memory leaves with it instead of staying for the long run
-        made = run_proof_apart(wiring.ledger().url, run.id, rules, settings.resolved_store_url(), settings.s3,
-                               settings.validation_dir)
-    else:  # a small run is short: starting a process would cost more than it saves
-        made = run_proof(wiring.ledger(), run, rules, wiring.document_store(settings), settings.validation_dir)
+    made = proof_of_run(wiring.ledger(), run, rules, settings.resolved_store_url(), settings.s3,
+                        settings.validation_dir)
     url = wiring.proof_url(run)
     checked = (f"{made.invalid_einvoices} e-invoice(s) of the sample failed validation" if made.invalid_einvoices
                else "e-invoices of the sample valid (UBL 2.1, EN 16931, PEPPOL BIS 3)") if made.validated \

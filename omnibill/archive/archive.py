@@ -25,7 +25,7 @@ from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
 from omnibill.model import BillingDocument
 from omnibill.store import ObjectStore
-from omnibill.workers import cpu_pool, worker_count
+from omnibill.workers import each_chunk
 
 log = logging.getLogger(__name__)
 CHUNK = 50  # documents per ledger write: a crash loses at most this many records (the objects are found again)
@@ -95,21 +95,15 @@ def archive_run(ledger: Ledger, run: BillingRun, store: ObjectStore, archive_sto
                 for d, c, sent in documents_to_archive(session, run.id, batch_no)]
     place = RunPlace(run.id, run.tenant, run.period)
     parts = [todo[start:start + CHUNK] for start in range(0, len(todo), CHUNK)]
-    if worker_count(workers) > 1 and len(parts) > 1:
-        pool = cpu_pool(workers)
-        made = (f.result() for f in [pool.submit(archive_chunk, place, part, store, archive_store, rules)
-                                     for part in parts])
-    else:
-        made = (archive_chunk(place, part, store, archive_store, rules) for part in parts)
     counts: Counter = Counter()
-    for rows, chunk_counts in made:
+    for rows, chunk_counts in each_chunk(archive_chunk, parts, place, store, archive_store, rules, workers=workers):
         counts.update(chunk_counts)
         with ledger.transaction() as session:
             record_archived(session, rows)
     return counts
 
 
-def archive_chunk(run: RunPlace, items: list[ToArchive], store: ObjectStore, archive_store: ObjectStore,
+def archive_chunk(items: list[ToArchive], run: RunPlace, store: ObjectStore, archive_store: ObjectStore,
                   rules: TenantRules) -> tuple[list[dict[str, Any]], Counter]:
     """Archival copies of some documents put in the archive store: the ledger rows to record, and the counts."""
     counts: Counter = Counter()

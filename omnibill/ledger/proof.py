@@ -48,11 +48,6 @@ def proof_candidates(session: Session, run_id: str
             for doc_id, invoice_id, kind, total, data, customer, channel in session.execute(stmt)]
 
 
-def document_count(session: Session, run_id: str) -> int:
-    """How many documents (bills and messages) a run has."""
-    return session.scalar(select(func.count()).select_from(Document).where(Document.run_id == run_id)) or 0
-
-
 def mix(session: Session, run_id: str) -> list[tuple[str, str, str, int, Any]]:
     """(channel, document type, currency, documents, total incl. VAT) of a run's primary messages."""
     stmt = (select(Message.channel, Document.document_type, Document.currency, func.count(),

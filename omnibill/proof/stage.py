@@ -15,6 +15,7 @@ from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
 from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.ledger.proof import mix, previous_run, proof_candidates
+from omnibill.ledger.reports import count_documents
 from omnibill.ledger.repository import documents_with_customers
 from omnibill.ledger.runs import run_by_id
 from omnibill.proof.page import build_proof, mix_table
@@ -22,6 +23,7 @@ from omnibill.proof.sample import cell_of, stratified
 from omnibill.render.validation import load_validator, missing_rule_sets
 from omnibill.store import ObjectStore, open_store
 
+APART_FROM = 5_000  # bills in a run from which its proof is built in a process of its own
 PROOF_LIMIT = 200  # documents on one page at most (~0.1 s and ~200 kB each): a normal run has far fewer cells
 
 
@@ -58,9 +60,11 @@ def run_proof(ledger: Ledger, run: BillingRun, rules: TenantRules, store: Object
     picked = stratified(candidates, rules.proof_per_cell, limit)
     shown_cells = {cell_of(item[2].channel, item[0], item[1]) for _, item in picked}
     with ledger.read() as session:
-        rows = documents_with_customers(session, {item[0].id for _, item in picked})
-    docs = [(why, item[2].channel, document_from_row(rows[item[0].id][0], party_from_json(rows[item[0].id][1].data)))
-            for why, item in picked]
+        whole = documents_with_customers(session, {item[0].id for _, item in picked})
+    docs = []
+    for why, (summary, _, message) in picked:
+        document, customer = whole[summary.id]
+        docs.append((why, message.channel, document_from_row(document, party_from_json(customer.data))))
     senders = rules.senders_by_country()
     sender_for = lambda d: senders.get(d.customer.country, senders[""])  # noqa: E731
     validator = load_validator(validation_dir)
@@ -94,3 +98,14 @@ def _proof_in_child(ledger_url: str, run_id: str, rules: TenantRules, store_url:
         return run_proof(ledger, run, rules, open_store(store_url, s3), validation_dir, limit)
     finally:
         ledger.dispose()
+
+
+def proof_of_run(ledger: Ledger, run: BillingRun, rules: TenantRules, store_url: str, s3: S3Settings,
+                 validation_dir: Path) -> Proof:
+    """The run's proof: for a run of APART_FROM bills or more in a process of its own (`run_proof_apart`),
+    for a smaller (short) run here, where starting a process would cost more than it saves."""
+    with ledger.read() as session:
+        large = count_documents(session, run.id, billing=True) >= APART_FROM
+    if large:
+        return run_proof_apart(ledger.url, run.id, rules, store_url, s3, validation_dir)
+    return run_proof(ledger, run, rules, open_store(store_url, s3), validation_dir)

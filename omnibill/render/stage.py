@@ -19,7 +19,7 @@ from config.tenant import Sender
 from omnibill.model import BillingDocument
 from omnibill.links import LinkSigner
 from omnibill.store import open_store
-from omnibill.workers import cpu_pool, worker_count
+from omnibill.workers import each_chunk
 
 CHUNK = 40
 
@@ -77,8 +77,8 @@ def _headers(mail, sender: Sender) -> tuple[str, bytes, str]:
     return ("headers.json", json.dumps({"from_name": sender.name, **mail.headers}).encode(), "application/json")
 
 
-def render_chunk(store_url: str, s3: S3Settings, prefix: str, senders: dict[str, Sender],
-                 items: list[tuple[BillingDocument, set[str]]]) -> dict[str, dict[str, str] | str]:
+def render_chunk(items: list[tuple[BillingDocument, set[str]]], store_url: str, s3: S3Settings, prefix: str,
+                 senders: dict[str, Sender]) -> dict[str, dict[str, str] | str]:
     """Render and store a chunk of documents; returns stored keys per document, or an error text."""
     store = open_store(store_url, s3)
     out: dict[str, dict[str, str] | str] = {}
@@ -141,8 +141,5 @@ def _state_change(message, result: dict[str, str] | str) -> dict[str, Any]:
 
 def _render_all(store_url, s3, prefix, senders, items, workers) -> dict[str, Any]:
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    if len(chunks) <= 1 or worker_count(workers) <= 1:
-        return {k: v for chunk in chunks for k, v in render_chunk(store_url, s3, prefix, senders, chunk).items()}
-    pool = cpu_pool(workers)
-    futures = [pool.submit(render_chunk, store_url, s3, prefix, senders, chunk) for chunk in chunks]
-    return {k: v for f in futures for k, v in f.result().items()}
+    return {k: v for keys in each_chunk(render_chunk, chunks, store_url, s3, prefix, senders, workers=workers)
+            for k, v in keys.items()}
