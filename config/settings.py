@@ -140,6 +140,9 @@ class Settings(BaseSettings):
                                  description="The official UBL 2.1 schemas and PEPPOL BIS 3 / EN 16931 rule sets "
                                              "(ubl-2.1/, peppol-bis-3/): the proof validates e-invoices with them")
     batch_size: int = Field(1000, ge=1, description="Messages per batch: one Prefect task per stage and batch")
+    extract_partition_customers: int = Field(
+        5000, ge=1, description="An extract of more customers is split by customer into partitions on disk, each "
+                                "validated and stored on its own, so the extract's memory does not grow with it")
     render_workers: int = Field(0, ge=0, description="Processes for rendering; 0 = one per core (with a Dask "
                                                      "task runner: 1, the Dask workers are the processes)")
     task_runner: str = Field(

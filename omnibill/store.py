@@ -42,6 +42,17 @@ class ObjectStore(ABC):
     def keys(self, prefix: str = "") -> list[str]:
         """All keys under a prefix, sorted."""
 
+    def local_path(self, key: str, folder: Path) -> Path:
+        """A file on this machine with the key's bytes, for reading in pieces: copied into `folder` if need be."""
+        path = Path(folder) / key.replace("/", "_")
+        if not path.exists():
+            self.download(key, path)
+        return path
+
+    def download(self, key: str, path: Path) -> None:
+        """Write the key's bytes to a file."""
+        path.write_bytes(self.get(key))
+
 
 META_SUFFIX = ".meta.json"
 
@@ -97,6 +108,9 @@ class LocalStore(ObjectStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def local_path(self, key: str, folder: Path) -> Path:
+        return self._path(key)
 
     def keys(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
@@ -167,6 +181,10 @@ class S3Store(ObjectStore):
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def download(self, key: str, path: Path) -> None:
+        """Downloaded in parts straight to disk: the object is never whole in memory."""
+        self.client.download_file(self.bucket, self._key(key), str(path))
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

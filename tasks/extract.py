@@ -12,7 +12,8 @@ from omnibill.extract.stage import run_extract
 def extract(tenant: str, period: str, source: str) -> dict:
     """Read the extract from its source, quarantine bad rows and store the rest in the ledger."""
     settings = wiring.get_settings()
-    summary = run_extract(wiring.ledger(), tenant, period, source, batch_size=settings.batch_size, s3=settings.s3)
+    summary = run_extract(wiring.ledger(), tenant, period, source, batch_size=settings.batch_size, s3=settings.s3,
+                          partition_customers=settings.extract_partition_customers)
     get_run_logger().info("extract: %d invoice rows, %d documents, %d quarantined rows (%d invoices), %d batches",
                           summary.invoice_rows, summary.documents, summary.quarantined_rows,
                           summary.quarantined_invoices, len(summary.batches))

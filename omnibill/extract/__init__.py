@@ -16,7 +16,7 @@ from omnibill.extract.side_tables import (check_consumption, check_messages, che
 from omnibill.extract.validate import check_customers, check_invoices, check_lines, quarantined_customers
 from omnibill.store import open_store
 
-__all__ = ["ExtractError", "QuarantineEntry", "ValidatedExtract", "read_extract"]
+__all__ = ["ExtractError", "QuarantineEntry", "ValidatedExtract", "check_period", "read_extract", "validate_tables"]
 
 
 def _keyed(frame: pd.DataFrame, *columns: str) -> pd.Series:
@@ -52,18 +52,32 @@ def _line_customers(lines: pd.DataFrame, invoices: pd.DataFrame) -> pd.Series:
     return lines["invoice_id"].map(owner).fillna("")
 
 
-def read_extract(source: str, tenant: str, period: str, *, s3: S3Settings | None = None) -> ValidatedExtract:
-    """Read and validate a tenant's extract for one period from a folder or s3:// prefix."""
+def check_period(period: str) -> None:
+    """A run's period is a month, YYYY-MM."""
     if not re.fullmatch(MONTH, period):
         raise ValueError(f"period must be YYYY-MM, got {period!r}")
+
+
+def read_extract(source: str, tenant: str, period: str, *, s3: S3Settings | None = None) -> ValidatedExtract:
+    """Read and validate a tenant's extract for one period from a folder or s3:// prefix."""
+    check_period(period)
     store = open_store(source, s3)
-    tables = {name: read_table(store, source, spec) for name, spec in TABLES.items()}
+    return validate_tables({name: read_table(store, source, spec) for name, spec in TABLES.items()}, tenant, period)
+
+
+def validate_tables(tables: dict[str, RawTable | None], tenant: str, period: str, *,
+                    known_customers: pd.Series | None = None) -> ValidatedExtract:
+    """Validate the tables of an extract (or of one partition of it) into usable records and a quarantine.
+
+    `known_customers`: every customer id of the whole extract, when `tables` hold only a part of it; a row whose
+    customer is not among them is "not in customers" (by default: not in `tables["customers"]`).
+    """
     customers, customer_found = check_customers(tables["customers"])
     quarantined = quarantined_customers(customers, customer_found)
+    known = customers["customer_id"] if known_customers is None else known_customers
     lines, line_found = check_lines(tables["invoice_lines"], tables["invoices"].frame["invoice_id"])
-    invoices, invoice_found = check_invoices(tables["invoices"], customers["customer_id"], quarantined,
-                                             lines, line_found, period)
-    consents, points, messages, held = _side_tables(tables, customers["customer_id"], quarantined, period)
+    invoices, invoice_found = check_invoices(tables["invoices"], known, quarantined, lines, line_found, period)
+    consents, points, messages, held = _side_tables(tables, known, quarantined, period)
     parties = build_parties(customers, ~customer_found.bad)
     good_lines = ~line_found.bad & isin(lines["invoice_id"], invoices.loc[~invoice_found.bad, "invoice_id"])
     documents = build_documents(invoices, ~invoice_found.bad, parties, build_lines(lines, good_lines), points,

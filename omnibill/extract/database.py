@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 
-from omnibill.extract.readers import RawTable, _normalise
+from omnibill.extract.readers import RawTable, check_required, normalise
 from omnibill.extract.results import TABLES, ExtractError, TableSpec
 from omnibill.ledger.db import make_engine
 from omnibill.privacy import scrub
+
+if TYPE_CHECKING:
+    from omnibill.extract.chunks import ChunkedTable, TableChunk
 
 CHUNK_ROWS = 50_000
 # Each dialect's name for "text of any length": values are cast on the server, so every column arrives
@@ -109,14 +113,58 @@ def read_database_table(source: str, spec: TableSpec, chunk_rows: int = CHUNK_RO
             # but each holds only strings, and the driver never holds more than one chunk of raw rows.
             chunks = list(read_chunks(connection, spec, schema, columns, chunk_rows))
         except Exception as exc:  # e.g. a view whose own casts fail: the database's message, personal data masked
-            detail = scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
-            raise ExtractError(f"{file}: cannot read the table ({type(exc).__name__}: {detail})") from exc
+            raise _unreadable_table(file, exc) from exc
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=columns)
-        frame, found, extra = _normalise(frame, spec, file)
+        frame, found, extra = normalise(frame, spec, file)
         return RawTable(spec.name, file, frame, np.arange(1, len(frame) + 1), found, extra)
     finally:
         connection.close()
         engine.dispose()
+
+
+def database_table_chunks(source: str, spec: TableSpec, rows: int = CHUNK_ROWS) -> ChunkedTable | None:
+    """One table of the extract in the database, to be read in chunks of `rows`; None when an optional one is absent."""
+    from omnibill.extract.chunks import ChunkedTable
+
+    engine, connection, schema, shown = _connect(source)
+    columns = _columns(connection, spec, schema)
+    if columns is None:
+        connection.close()
+        engine.dispose()
+        if spec.mandatory:
+            raise _missing_table(spec, schema, shown)
+        return None
+    file = f"{shown.rstrip('/')}/{schema + '.' if schema else ''}{spec.name}"
+    table = ChunkedTable(spec.name, file, spec, iter(()), [str(c).strip() for c in columns])
+    table.chunks = _database_chunks(engine, connection, table, schema, columns, rows)
+    return table
+
+
+def _database_chunks(engine, connection, table: ChunkedTable, schema: str | None, columns: list[str],
+                     rows: int) -> Iterator[TableChunk]:
+    from omnibill.extract.chunks import TableChunk
+
+    try:
+        check_required(table.columns, table.spec, table.file)
+        first = 1
+        chunks = read_chunks(connection, table.spec, schema, columns, rows)
+        while True:
+            try:
+                frame = next(chunks)
+            except StopIteration:
+                return
+            except Exception as exc:  # e.g. a view whose own casts fail: the database's message, personal data masked
+                raise _unreadable_table(table.file, exc) from exc
+            yield TableChunk(normalise(frame, table.spec, table.file)[0], np.arange(first, first + len(frame)))
+            first += len(frame)
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def _unreadable_table(file: str, exc: Exception) -> ExtractError:
+    detail = scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+    return ExtractError(f"{file}: cannot read the table ({type(exc).__name__}: {detail})")
 
 
 def check_database_source(source: str) -> None:

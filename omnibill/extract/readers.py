@@ -18,7 +18,7 @@ from omnibill.extract.results import ExtractError, TableSpec
 from omnibill.store import ObjectStore
 
 FORMATS = ("csv", "parquet", "jsonl")
-_SKIPPED = re.compile(r"Skipping line (\d+)")
+SKIPPED = re.compile(r"Skipping line (\d+)")
 
 
 @dataclass
@@ -54,18 +54,26 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, st
         warnings.simplefilter("always")
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig",
                             on_bad_lines="warn")
-    skipped = sorted(int(n) for w in caught for n in _SKIPPED.findall(str(w.message)))
+    skipped = sorted(int(n) for w in caught for n in SKIPPED.findall(str(w.message)))
     numbers = np.arange(2, 2 + len(frame) + len(skipped))
     numbers = numbers[~np.isin(numbers, skipped)]
     return frame, numbers, [(n, "row has more values than the header has columns") for n in skipped]
 
 
-def _arrow_column_as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A parquet column as text: midnight-only timestamps become dates, the rest ISO text."""
+def midnight_only(column: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether every timestamp of a column falls on midnight (then the column holds dates)."""
+    values = column.drop_null()
+    return len(values) == 0 or pc.all(pc.equal(pc.cast(pc.floor_temporal(values, unit="day"), column.type),
+                                               values)).as_py()
+
+
+def arrow_column_as_text(column: pa.ChunkedArray, midnight: bool | None = None) -> pa.ChunkedArray:
+    """A parquet column as text: midnight-only timestamps become dates, the rest ISO text.
+
+    `midnight` is decided from the column itself unless given (a chunk of a file gives its whole file's answer).
+    """
     if pa.types.is_timestamp(column.type):
-        values = column.drop_null()
-        midnight = len(values) == 0 or pc.all(pc.equal(pc.cast(pc.floor_temporal(values, unit="day"), column.type),
-                                                       values)).as_py()
+        midnight = midnight_only(column) if midnight is None else midnight
         return pc.strftime(column, format="%Y-%m-%d" if midnight else "%Y-%m-%dT%H:%M:%S")
     try:
         return pc.cast(column, pa.string())
@@ -77,7 +85,7 @@ def _arrow_column_as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def _read_parquet(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
     """Parquet with every column cast to text, so validation sees the same strings as for CSV."""
     table = pq.read_table(io.BytesIO(data))
-    text = {name: _arrow_column_as_text(table[name]).to_pandas() for name in table.column_names}
+    text = {name: arrow_column_as_text(table[name]).to_pandas() for name in table.column_names}
     frame = pd.DataFrame(text, columns=table.column_names).fillna("")
     return frame, np.arange(1, len(frame) + 1), []
 
@@ -93,10 +101,10 @@ def _json_text(value) -> str:
     return str(value)
 
 
-def _read_jsonl(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
-    """JSON Lines: one object per line; blank lines are skipped, broken lines set aside."""
+def jsonl_rows(lines) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
+    """JSON Lines given as (line number, text): one object per line; blank lines skipped, broken ones set aside."""
     records, numbers, broken = [], [], []
-    for number, line in enumerate(data.decode("utf-8-sig").splitlines(), start=1):
+    for number, line in lines:
         if not line.strip():
             continue
         try:
@@ -113,17 +121,38 @@ def _read_jsonl(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, 
     return frame, np.asarray(numbers, dtype=np.int64), broken
 
 
+def _read_jsonl(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
+    """JSON Lines: one object per line; blank lines are skipped, broken lines set aside."""
+    return jsonl_rows(enumerate(data.decode("utf-8-sig").splitlines(), start=1))
+
+
+def table_key(store: ObjectStore, source: str, spec: TableSpec) -> str | None:
+    """The key of a table's file; None for an absent optional table, ExtractError for an absent required one."""
+    key = _locate(store, source, spec)
+    if key is None and spec.mandatory:
+        raise ExtractError(f"{source}: required table {spec.name!r} is missing "
+                           f"(looked for {', '.join(f'{spec.name}.{e}' for e in FORMATS)})")
+    return key
+
+
 _READERS = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}
 
 
-def _normalise(frame: pd.DataFrame, spec: TableSpec, file: str) -> tuple[pd.DataFrame, list[str], list[str]]:
+def check_required(columns: list[str], spec: TableSpec, file: str) -> None:
+    """A table without one of its required columns cannot be read at all."""
+    missing = [c for c in spec.required if c not in columns]
+    if missing:
+        raise ExtractError(f"{file}: missing required column(s): {', '.join(missing)}")
+
+
+def normalise(frame: pd.DataFrame, spec: TableSpec, file: str,
+               require: bool = True) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Strip the known columns, check the required ones, add absent optional ones as empty."""
     if frame.shape == (0, 0):  # a JSONL file without records: an empty table, not a broken one
         frame = pd.DataFrame({c: pd.Series(dtype="str") for c in spec.known})
     frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in spec.required if c not in frame.columns]
-    if missing:
-        raise ExtractError(f"{file}: missing required column(s): {', '.join(missing)}")
+    if require:
+        check_required(list(frame.columns), spec, file)
     columns = list(frame.columns)
     out = frame.reset_index(drop=True).astype("str")
     for column in spec.known:
@@ -137,11 +166,8 @@ def read_table(store: ObjectStore, source: str, spec: TableSpec) -> RawTable | N
 
     if is_database_url(source):  # an SQLAlchemy URL: the store (a folder by that name) is not used
         return read_database_table(source, spec)
-    key = _locate(store, source, spec)
+    key = table_key(store, source, spec)
     if key is None:
-        if spec.mandatory:
-            raise ExtractError(f"{source}: required table {spec.name!r} is missing "
-                               f"(looked for {', '.join(f'{spec.name}.{e}' for e in FORMATS)})")
         return None
     file = f"{source.rstrip('/')}/{key}"
     try:
@@ -150,5 +176,5 @@ def read_table(store: ObjectStore, source: str, spec: TableSpec) -> RawTable | N
         raise
     except Exception as exc:  # any parser failure means the file as a whole cannot be used
         raise ExtractError(f"{file}: cannot read the file ({type(exc).__name__})") from exc
-    frame, columns, extra = _normalise(frame, spec, file)
+    frame, columns, extra = normalise(frame, spec, file)
     return RawTable(spec.name, file, frame, numbers, columns, extra, unreadable)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from sqlalchemy.orm import Session
 
 from config.settings import S3Settings
-from omnibill.extract import read_extract
+from omnibill.extract import check_period, read_extract, validate_tables
+from omnibill.extract.partitions import customer_ids, partition_count, split_extract
 from omnibill.extract.results import ValidatedExtract
 from omnibill.ledger.codec import document_payload, party_to_json
 from omnibill.ledger.db import Ledger
@@ -17,9 +20,11 @@ from omnibill.ledger.repository import batch_numbers, insert_ignore
 from omnibill.ledger.runs import open_run, run_by_id
 from omnibill.model import stable_id
 from omnibill.privacy import scrub
+from omnibill.store import open_store
 
 
 ROWS_AT_ONCE = 5_000
+PARTITION_CUSTOMERS = 5_000
 
 
 @dataclass(frozen=True)
@@ -34,18 +39,47 @@ class IngestSummary:
 
 
 def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_size: int,
-                s3: S3Settings | None = None) -> IngestSummary:
-    """The extract stage: read and validate the extract, then store it in the run of the tenant's period."""
-    extract = read_extract(source, tenant, period, s3=s3)
+                s3: S3Settings | None = None, partition_customers: int = PARTITION_CUSTOMERS) -> IngestSummary:
+    """The extract stage: read and validate the extract, then store it in the run of the tenant's period.
+
+    An extract of more than `partition_customers` customers is split by customer into partitions on disk, and each
+    is validated and stored in a transaction of its own (`partitions.py`): memory holds one partition, however
+    large the extract. A smaller one is read, validated and stored whole.
+    """
+    check_period(period)
     with ledger.transaction() as session:  # the run row on its own: its hold's heartbeat must not wait for the rows
         run = open_run(session, tenant, period, source)
+    store = open_store(source, s3)
+    with TemporaryDirectory(prefix="omnibill-extract-") as folder:
+        known = customer_ids(store, source, Path(folder))
+        parts = partition_count(len(known), partition_customers)
+        if parts == 1:
+            extract = read_extract(source, tenant, period, s3=s3)
+            with ledger.transaction() as session:
+                return store_extract(session, run, extract, batch_size)
+        split = split_extract(store, source, Path(folder), parts)
+        stored, first = [], 0
+        for number in range(parts):
+            extract = validate_tables(split.partition(number), tenant, period, known_customers=known)
+            with ledger.transaction() as session:
+                stored.append(store_extract(session, run, extract, batch_size, first=first))
+            first += len(extract.documents) + len(extract.service_messages)
+            del extract
     with ledger.transaction() as session:
-        return store_extract(session, run, extract, batch_size)
+        batches = batch_numbers(session, run.id)
+    return IngestSummary(*(sum(getattr(s, f) for s in stored) for f in _COUNTS), batches=batches)
+
+
+_COUNTS = ("invoice_rows", "documents", "quarantined_rows", "quarantined_invoices")
 
 
 def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExtract,
-                  batch_size: int) -> IngestSummary:
-    """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are."""
+                  batch_size: int, *, first: int = 0) -> IngestSummary:
+    """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are.
+
+    Documents, then service messages, fill batches of `batch_size` in order from position `first` in the run
+    (the position after the previous partition's when an extract is stored a partition at a time).
+    """
     run_id = run if isinstance(run, str) else run.id
     # Extra customer columns (e.g. `do_not_contact`) ride along in the customer's data for the decide
     # stage, once the extract hands their values over as `customer_extras` {customer_id: {column: value}}.
@@ -60,11 +94,12 @@ def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExt
     for start in range(0, len(extract.documents), ROWS_AT_ONCE):
         insert_ignore(session, Document, [
             _document_row(run_id, i // batch_size, doc)
-            for i, doc in enumerate(extract.documents[start:start + ROWS_AT_ONCE], start=start)])
+            for i, doc in enumerate(extract.documents[start:start + ROWS_AT_ONCE], start=first + start)])
     # Service and marketing messages follow the documents in the same batches, as documents of their category.
     period = run.period if isinstance(run, BillingRun) else run_by_id(session, run_id).period
     first_day = date.fromisoformat(period + "-01")
-    insert_ignore(session, Document, [_message_row(run_id, (len(extract.documents) + j) // batch_size, m, first_day)
+    after = first + len(extract.documents)
+    insert_ignore(session, Document, [_message_row(run_id, (after + j) // batch_size, m, first_day)
                                       for j, m in enumerate(extract.service_messages)])
     insert_ignore(session, QuarantinedRow, [
         {"id": stable_id("quarantine", run_id, q.table, q.file, str(q.row_number), q.field or ""),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -10,9 +10,13 @@ from typing import Any
 from omnibill.model import BillingDocument, ConsumptionPoint, InvoiceLine, Party
 
 
+_PARTY_FIELDS = tuple(f.name for f in fields(Party))
+_LINE_FIELDS = tuple(f.name for f in fields(InvoiceLine))
+
+
 def party_to_json(party: Party) -> dict[str, Any]:
-    """A customer as a JSON object."""
-    return asdict(party)
+    """A customer as a JSON object (its fields are flat: no deep copy as `dataclasses.asdict` makes)."""
+    return {name: getattr(party, name) for name in _PARTY_FIELDS}
 
 
 def party_from_json(data: dict[str, Any]) -> Party:
@@ -24,9 +28,14 @@ def party_from_json(data: dict[str, Any]) -> Party:
 def document_payload(doc: BillingDocument) -> dict[str, Any]:
     """The parts of a document the ledger keeps as JSON: lines and consumption."""
     return {
-        "lines": [{k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(line).items()} for line in doc.lines],
+        "lines": [_line_json(line) for line in doc.lines],
         "consumption": [{"month": c.month, "quantity": str(c.quantity), "unit": c.unit} for c in doc.consumption],
     }
+
+
+def _line_json(line: InvoiceLine) -> dict[str, Any]:
+    values = ((name, getattr(line, name)) for name in _LINE_FIELDS)
+    return {name: str(value) if isinstance(value, Decimal) else value for name, value in values}
 
 
 def document_from_row(row: Any, customer: Party) -> BillingDocument:
