@@ -120,7 +120,8 @@ def _task_spans(api_url: str, flow_name: str) -> dict[str, list[tuple[float, flo
         page = httpx.post(f"{api_url}/task_runs/filter", json={
             "flow_runs": {"id": {"any_": [runs[0]["id"]]}}, "limit": 200, "offset": offset}).json()
         for t in page:
-            kind = t["name"].split("[")[0].split(" ")[0].split("-")[0]
+            name = t["name"]  # receipts by channel: they run one after the other
+            kind = name.split(" ")[0] if name.startswith("receipts[") else name.split("[")[0].split(" ")[0].split("-")[0]
             if t.get("start_time") and t.get("end_time"):
                 spans.setdefault(kind, []).append((datetime.fromisoformat(t["start_time"]).timestamp(),
                                     datetime.fromisoformat(t["end_time"]).timestamp()))
@@ -146,6 +147,7 @@ def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> flo
 
 def _stages_child(tenant: str, period: str, source: str) -> None:
     """In the child process: each stage function in turn; prints JSON timings."""
+    from config.channels import RECEIPT_CHANNELS
     from omnibill import wiring
     from omnibill.decide.stage import run_decide
     from omnibill.dispatch.pacing import PacedAdapter
@@ -154,6 +156,7 @@ def _stages_child(tenant: str, period: str, source: str) -> None:
     from omnibill.reconcile.stage import run_reconcile
     from omnibill.archive.archive import archive_run
     from omnibill.proof.stage import run_proof
+    from omnibill.receipts.stage import run_receipts
     from omnibill.render.stage import run_render
     from omnibill.store import open_store
 
@@ -185,6 +188,14 @@ def _stages_child(tenant: str, period: str, source: str) -> None:
         finally:
             adapter.close()
     timings.append(("dispatch", docs, time.perf_counter() - t))
+    for channel in RECEIPT_CHANNELS:  # as the flow does after a round: what the providers reported
+        t = time.perf_counter()
+        source = wiring.adapter(channel, tenant=tenant)
+        try:
+            run_receipts(ledger, run, source)
+        finally:
+            source.close()
+        timings.append((f"receipts[{channel}]", docs, time.perf_counter() - t))
     t = time.perf_counter()  # what the flow does beside: the proof page and the PDF/A archive
     run_proof(ledger, run, rules, wiring.document_store(), settings.validation_dir)
     timings.append(("proof", docs, time.perf_counter() - t))
@@ -300,10 +311,10 @@ def main() -> None:
             timings = result["timings"]
             stages_s, docs = sum(s for _, _, s in timings), timings[1][1]
             print(f"\nstage functions, one after the other (no Prefect): balanced {result['balanced']}")
-            print(f"{'stage':<10}{'documents':>10}{'seconds':>10}{'docs/s':>10}")
+            print(f"{'stage':<20}{'documents':>10}{'seconds':>10}{'docs/s':>10}")
             for stage, n, s in timings:
-                print(f"{stage:<10}{n:>10}{s:>10.2f}{n / s if s else 0:>10.0f}")
-            print(f"{'total':<10}{docs:>10}{stages_s:>10.2f}{docs / stages_s:>10.0f}")
+                print(f"{stage:<20}{n:>10}{s:>10.2f}{n / s if s else 0:>10.0f}")
+            print(f"{'total':<20}{docs:>10}{stages_s:>10.2f}{docs / stages_s:>10.0f}")
             print(_cpu_line(bench.cpu, docs, secs))
         if not args.no_flow:
             env = bench.ledger_env("flow")

@@ -145,6 +145,23 @@ class ChannelAdapter(ABC):
         """Messages sent earlier, perhaps by another process, still without a final report: (our message id,
         the provider's reference, when sent). Adapters that poll per message ask the provider about them."""
 
+    def feed_position(self) -> str | None:
+        """How far this adapter has read its provider's event feed (None: the provider has no feed to resume)."""
+        return None
+
+    def resume_feed(self, position: str) -> None:
+        """Read the event feed on from `position`, an earlier adapter's `feed_position` (what came before was taken)."""
+
+    def feed_positions(self) -> dict[str, str]:
+        """`feed_position` by the provider names `receipts_by_provider` uses."""
+        position = self.feed_position()
+        return {} if position is None else {self.provider or self.channel: position}
+
+    def resume_feeds(self, positions: dict[str, str]) -> None:
+        """`resume_feed` for each provider of this adapter that `positions` names."""
+        if (position := positions.get(self.provider or self.channel)) is not None:
+            self.resume_feed(position)
+
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
         """`fetch_receipts` under the name of the provider they came from (an adapter routing to several
         providers answers for each)."""
@@ -156,3 +173,17 @@ class ChannelAdapter(ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class CursorFeed:
+    """For an adapter that reads its provider's event feed by the cursor the provider hands out (in `_cursor`)."""
+
+    _cursor = "0"
+
+    def feed_position(self) -> str | None:
+        """The cursor after the last page read."""
+        return self._cursor
+
+    def resume_feed(self, position: str) -> None:
+        """Go on from an earlier adapter's cursor."""
+        self._cursor = position

@@ -48,6 +48,7 @@ NS = "http://api.digipost.no/schema/v8"
 SIGNED_HEADERS = ("content-md5", "date", "x-content-sha256", "x-digipost-userid")
 EVENT_STATUS = {"OPENED": "read", "POSTMARKED": "printed", "PRINT_FAILED": "failed"}
 _PAGE = 100
+_FEED_OVERLAP = timedelta(minutes=5)  # how far before the last poll's end the next one starts
 
 
 def canonical_string(method: str, path: str, query: str, headers: dict[str, str]) -> str:
@@ -264,6 +265,15 @@ class DigipostAdapter(ChannelAdapter):
         if status.get("read") == "Y":
             events.append(ReceiptEvent(message_id, "read", None, f"digipost:{message_uuid}:read", at))
         return events
+
+    def feed_position(self) -> str | None:
+        """The end of the last window of document events read."""
+        return self._since.isoformat()
+
+    def resume_feed(self, position: str) -> None:
+        """Read events from where an earlier poll stopped, a little before it: an event Digipost stamped just
+        before that poll's end may have been listed only after it (events read twice are taken once)."""
+        self._since = datetime.fromisoformat(position) - _FEED_OVERLAP
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Document events (opened, postmarked, print failed) from the last poll until now, page by page."""

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import httpx
 
-from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
+from channel_adapters.base import (ChannelAdapter, CursorFeed, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
 from channel_adapters.sending import SendPool, fetch_pages, http_client, post_one, result_for
 from config.settings import GatewaySettings
 
 
-class DigitalMailboxAdapter(ChannelAdapter):
+class DigitalMailboxAdapter(CursorFeed, ChannelAdapter):
     """POSTs each message's PDF to `<mailbox_url>/v1/<provider>/documents`, `connections` at once.
 
     The provider comes from `metadata["mailbox_provider"]`; the recipient is the national id or
@@ -28,7 +28,6 @@ class DigitalMailboxAdapter(ChannelAdapter):
         self.settings = settings
         self.client = client or http_client(settings)
         self.pool = SendPool(connections)
-        self._cursor = "0"
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Deliver each document, yielding its result as soon as the provider answered."""

@@ -24,15 +24,15 @@ from datetime import datetime
 
 import httpx
 
-from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
-                                   PermanentError, ReceiptEvent, TransientError)
+from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, CursorFeed, DispatchResult,
+                                   OutboundMessage, PermanentError, ReceiptEvent, TransientError)
 from config.providers import EboksSettings
 
 EVENT_STATUS = {"DELIVERED": "delivered", "READ": "read", "FAILED": "failed"}
 _CALLBACK_TOLERANCE_S = 3600  # callbacks are retried for a while with the same signed timestamp
 
 
-class EboksAdapter(ChannelAdapter):
+class EboksAdapter(CursorFeed, ChannelAdapter):
     """PUTs each message's PDF as an e-Boks dispatch named by our message id."""
 
     channel = "mailbox"
@@ -44,7 +44,6 @@ class EboksAdapter(ChannelAdapter):
         self.settings = settings
         self.client = client or httpx.Client(timeout=settings.timeout_s)
         self._token: tuple[str, float] | None = None
-        self._cursor = "0"
 
     def _url(self, path: str) -> str:
         return self.settings.base_url.rstrip("/") + path

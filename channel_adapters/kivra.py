@@ -40,8 +40,8 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
-from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
-                                   PaymentEvent, PermanentError, ReceiptEvent, TransientError)
+from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, CursorFeed, DispatchResult,
+                                   OutboundMessage, PaymentEvent, PermanentError, ReceiptEvent, TransientError)
 from channel_adapters.sending import SendPool
 from config.providers import KivraSettings
 
@@ -55,7 +55,7 @@ _TOKEN_MARGIN_S = 60.0
 _RETRYABLE_4XX = (408, 429)
 
 
-class KivraAdapter(ChannelAdapter):
+class KivraAdapter(CursorFeed, ChannelAdapter):
     """Sends each document as Kivra content to the recipient's personal identity number, `connections` at once."""
 
     channel = "mailbox"
@@ -72,7 +72,6 @@ class KivraAdapter(ChannelAdapter):
         self.message_for = message_for  # content key -> our message id (the ledger's provider_ref), for webhooks
         self._sent: dict[str, str] = {}
         self._token: tuple[str, float] | None = None
-        self._cursor = "0"
         self._key = webhook_key(settings.webhook_secret.get_secret_value())
 
     def registered(self, national_ids: Iterable[str]) -> set[str]:

@@ -60,6 +60,16 @@ class RoutedAdapter(ChannelAdapter):
         for name in self.names:
             self.adapter(name).awaiting(sent)
 
+    def feed_positions(self) -> dict[str, str]:
+        """How far each provider's feed was read, under the provider's name in the route."""
+        return {n: p for n in self.names if (p := self.adapter(n).feed_position()) is not None}
+
+    def resume_feeds(self, positions: dict[str, str]) -> None:
+        """Each provider reads its feed on from where `positions` says, under its name in the route."""
+        for name in self.names:
+            if name in positions:
+                self.adapter(name).resume_feed(positions[name])
+
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
         """Each provider's reports under its name."""
         return {n: self.adapter(n).fetch_receipts() for n in self.names}

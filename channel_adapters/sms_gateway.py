@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 
 import httpx
 
-from channel_adapters.base import ChannelAdapter, DispatchResult, OutboundMessage, ReceiptEvent
+from channel_adapters.base import ChannelAdapter, CursorFeed, DispatchResult, OutboundMessage, ReceiptEvent
 from channel_adapters.sending import SendPool, fetch_pages, http_client, post_one
 from config.settings import GatewaySettings
 
 
-class SmsGatewayAdapter(ChannelAdapter):
+class SmsGatewayAdapter(CursorFeed, ChannelAdapter):
     """POSTs each SMS to `<sms_url>/v1/messages` with the message id as Idempotency-Key, `connections` at once."""
 
     channel = "sms"
@@ -23,7 +23,6 @@ class SmsGatewayAdapter(ChannelAdapter):
         self.settings = settings
         self.client = client or http_client(settings)
         self.pool = SendPool(connections)
-        self._reports_cursor = "0"
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Send each SMS, yielding its result as soon as the gateway answered."""
@@ -37,8 +36,8 @@ class SmsGatewayAdapter(ChannelAdapter):
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Delivery reports since the last call, page by page (the gateway's cursor is kept here)."""
-        reports, self._reports_cursor = fetch_pages(self.client, f"{self.settings.sms_url}/v1/reports",
-                                                    self._reports_cursor, "reports", "SMS gateway")
+        reports, self._cursor = fetch_pages(self.client, f"{self.settings.sms_url}/v1/reports",
+                                                    self._cursor, "reports", "SMS gateway")
         return [ReceiptEvent(r["reference"], r.get("status", "delivered"), r.get("at")) for r in reports]
 
     def close(self) -> None:

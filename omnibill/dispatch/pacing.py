@@ -67,6 +67,14 @@ class PacedAdapter(ChannelAdapter):
         """Reports of the wrapped adapter, by provider."""
         return self.inner.receipts_by_provider()
 
+    def feed_positions(self) -> dict[str, str]:
+        """How far the wrapped adapter read its providers' feeds."""
+        return self.inner.feed_positions()
+
+    def resume_feeds(self, positions: dict[str, str]) -> None:
+        """The wrapped adapter reads its feeds on from there."""
+        self.inner.resume_feeds(positions)
+
     def parse_callback(self, callback):
         """Callbacks of the wrapped adapter."""
         return self.inner.parse_callback(callback)

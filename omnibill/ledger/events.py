@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from omnibill.ledger.models import BillingRun, Message, ProviderEvent
+from omnibill.ledger.models import BillingRun, FeedPosition, Message, ProviderEvent
 from omnibill.ledger.repository import chunks, insert_ignore
 
 
@@ -70,3 +70,19 @@ def awaiting_reports(session: Session, run_id: str, channel: str) -> list[tuple[
             .where(Message.run_id == run_id, Message.channel == channel, Message.state == "sent",
                    Message.provider_ref.is_not(None)))
     return [tuple(row) for row in session.execute(stmt)]
+
+
+def feed_positions(session: Session, tenant: str) -> dict[str, str]:
+    """How far the tenant's receipts stage has read each provider's event feed, by provider."""
+    rows = session.execute(select(FeedPosition.provider, FeedPosition.position).where(FeedPosition.tenant == tenant))
+    return {provider: position for provider, position in rows}
+
+
+def save_feed_positions(session: Session, tenant: str, positions: dict[str, str]) -> None:
+    """Record how far feeds were read; call it in the transaction that keeps the events read."""
+    for provider, position in positions.items():
+        row = session.get(FeedPosition, (tenant, provider))
+        if row is None:
+            session.add(FeedPosition(tenant=tenant, provider=provider, position=position))
+        elif row.position != position:
+            row.position = position

@@ -204,6 +204,19 @@ class Receipt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class FeedPosition(Base):
+    """How far a tenant's receipts stage has read a provider's event feed: the next poll goes on from there.
+
+    Saved in the transaction that keeps the events read up to it, so no event is skipped and none is read again.
+    """
+
+    __tablename__ = "feed_positions"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
 class ProviderEvent(Base):
     """A delivery report or read status a provider pushed or we polled, kept once per provider event id.
 

@@ -1,7 +1,8 @@
 """Receipts stage: what providers report back (delivery, bounces, reads) applied to the ledger.
 
 Polled here; the same events pushed by providers arrive at the webhook endpoint (omnibill/portal)
-and go through the same `take_events`, so an event seen both ways is applied once.
+and go through the same `take_events`, so an event seen both ways is applied once. A provider's event feed
+is read on from where the tenant's last poll stopped (`feed_positions` in the ledger), not from its start.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from channel_adapters.base import ChannelAdapter, PaymentEvent, ReceiptEvent
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
-from omnibill.ledger.events import awaiting_reports, tenants_of_messages
+from omnibill.ledger.events import awaiting_reports, feed_positions, save_feed_positions, tenants_of_messages
 from omnibill.receipts.apply import apply_pending, take_events
 from omnibill.receipts.payments import record_payments
 
@@ -24,13 +25,18 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> in
     counts: Counter = Counter()
     with ledger.read() as session:
         adapter.awaiting(awaiting_reports(session, run.id, adapter.channel))  # sent by earlier processes too
-    for provider, events in adapter.receipts_by_provider().items():
+        adapter.resume_feeds(feed_positions(session, run.tenant))  # event feeds: only what came since
+    by_provider = adapter.receipts_by_provider()
+    read_to = adapter.feed_positions()
+    for provider, events in by_provider.items():
         receipts = [e for e in events if isinstance(e, ReceiptEvent)]
         payments = [e for e in events if isinstance(e, PaymentEvent)]
-        with ledger.transaction() as session:
+        with ledger.transaction() as session:  # the events and how far the feed was read: together or not at all
             counts.update(take_events(session, provider, receipts))
             if payments:
                 counts.update(take_payments(session, payments, run.tenant))
+            if provider in read_to:
+                save_feed_positions(session, run.tenant, {provider: read_to[provider]})
     with ledger.transaction() as session:
         counts.update(apply_pending(session))
     return sum(counts[k] for k in ("delivered", "opened", "failed", "bounced"))

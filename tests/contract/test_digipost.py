@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -142,3 +143,20 @@ def test_documented_document_events_parse():
 
 def test_registered_asks_identification(adapter):
     assert adapter.registered(["01043100358", "01043100000"]) == {"01043100358"}
+
+
+def test_a_new_adapter_resumed_at_the_last_poll_reads_on_from_there(adapter, settings, tag):
+    first, later = message(tag, 12), message(tag, 13)
+    list(adapter.send([first, later]))
+    read = f"{adapter.settings.base_url}/_sandbox/read"
+    assert httpx.post(read, json={"uuids": [first.message_id]}).json() == {"read": 1}
+    assert first.message_id in {e.message_id for e in adapter.fetch_receipts()}
+    position = adapter.feed_position()
+    assert httpx.post(read, json={"uuids": [later.message_id]}).json() == {"read": 1}
+    resumed = DigipostAdapter(settings.digipost, settings.data_dir)
+    resumed.resume_feed(position)
+    assert later.message_id in {e.message_id for e in resumed.fetch_receipts()}
+    # the window starts at the position (less a few minutes' overlap): from an hour on, neither read is listed
+    after = DigipostAdapter(settings.digipost, settings.data_dir)
+    after.resume_feed((datetime.fromisoformat(position) + timedelta(hours=1)).isoformat())
+    assert not {first.message_id, later.message_id} & {e.message_id for e in after.fetch_receipts()}

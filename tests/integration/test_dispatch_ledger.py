@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 
 from channel_adapters.base import ChannelAdapter, DispatchResult
+from channel_adapters.digital_mailbox import DigitalMailboxAdapter
 from config.tenant import load_tenant
 from omnibill.decide.stage import decide_batch, plan_fallbacks
 from omnibill.dispatch.stage import BatchHadTransientFailures, run_dispatch
@@ -184,6 +185,49 @@ def test_mailbox_read_status_marks_the_message_opened_once(ledger, tmp_path, omn
     with ledger.transaction() as s:
         opened = {m.id: m.opened_at for m in messages_in(s, run.id, states=("sent",))}
     assert opened[ids[0]] is not None and opened[ids[1]] is None
+
+
+class _Counting(DigitalMailboxAdapter):
+    """A mailbox adapter that counts the events its provider's feed gave it."""
+
+    fetched = 0
+
+    def fetch_receipts(self):
+        events = super().fetch_receipts()
+        self.fetched += len(events)
+        return events
+
+
+def test_each_poll_reads_the_event_feed_on_from_where_the_last_one_stopped(ledger, omnibill_env, monkeypatch):
+    """A receipts stage in a new process (a new adapter) is given the feed position the ledger kept: it reads
+    only what the provider reported since, not the whole feed again."""
+    import httpx
+
+    from config.settings import get_settings
+    from omnibill.ledger.events import feed_positions
+    from omnibill.receipts.stage import run_receipts
+    from tests.conftest import sandbox_for_test
+
+    run = _prepare(ledger, 3)
+    with sandbox_for_test(omnibill_env, monkeypatch) as box:
+        with ledger.transaction() as s:
+            ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
+            set_states(s, [{"id": i, "from_state": "rendered", "state": "sent", "reason": "sent"} for i in ids])
+            for i in ids:
+                box.ledger.record("mailbox", i, "kivra:masked", "Faktura", b"%PDF-1.7", ".pdf")
+        read = f"{get_settings().gateway.mailbox_url.removesuffix('/mailbox')}/_sandbox/mailbox/read"
+        polls = []
+        for keys in (ids[:2], [], ids[2:]):
+            if keys:
+                assert httpx.post(read, json={"keys": keys}).json() == {"read": len(keys)}
+            adapter = _Counting(get_settings().gateway)
+            try:
+                polls.append((run_receipts(ledger, run, adapter), adapter.fetched))
+            finally:
+                adapter.close()
+    assert polls == [(2, 2), (0, 0), (1, 1)]  # (messages changed, events read from the feed) per poll
+    with ledger.read() as s:
+        assert feed_positions(s, "demo") == {"mailbox": "3"}
 
 
 class OneAtATime(ChannelAdapter):
