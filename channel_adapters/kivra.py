@@ -35,7 +35,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 import httpx
@@ -52,6 +52,7 @@ DOCUMENT_TYPES = {"invoice": "invoice", "reminder": "invoice.reminder", "credit_
 # Kivra codes that refuse the recipient, not our credentials, even when the HTTP status is 401 (40105, 40113).
 RECIPIENT_REFUSALS = {40009, 40024, 40032, 40105, 40113}
 _TOKEN_MARGIN_S = 60.0
+READ_WAITS = timedelta(days=2)  # a read of content not known as ours is looked at again this long (as the ledger waits)
 _RETRYABLE_4XX = (408, 429)
 
 
@@ -71,6 +72,7 @@ class KivraAdapter(CursorFeed, ChannelAdapter):
         self.client = client or httpx.Client(timeout=settings.timeout_s)
         self.message_for = message_for  # content key -> our message id (the ledger's provider_ref), for webhooks
         self._sent: dict[str, str] = {}
+        self._held: str | None = None  # a position to read again from (see fetch_receipts)
         self._token: tuple[str, float] | None = None
         self._key = webhook_key(settings.webhook_secret.get_secret_value())
 
@@ -101,8 +103,14 @@ class KivraAdapter(CursorFeed, ChannelAdapter):
             return DispatchResult(message.message_id, "failed", error=f"{type(exc).__name__} talking to Kivra")
 
     def fetch_receipts(self) -> list[ReceiptEvent | PaymentEvent]:
-        """Reads and payments since the last call, from the event feed (none when Kivra offers no feed)."""
+        """Reads and payments since the last call, from the event feed (none when Kivra offers no feed).
+
+        A recent read of content not yet known as ours (its send not recorded yet) holds the feed's position at
+        its page: the next poll, in this process or another, reads that page again (events are taken once).
+        """
         events: list[ReceiptEvent | PaymentEvent] = []
+        if self._held is not None:
+            self._cursor, self._held = self._held, None
         while True:
             response = self._checked("GET", f"{self._tenant}/events", "events", missing_ok=True,
                                      params={"since": self._cursor})
@@ -113,10 +121,18 @@ class KivraAdapter(CursorFeed, ChannelAdapter):
                 return events
             for item in body["events"]:
                 try:
-                    events.extend(self._events(item))
+                    found = self._events(item)
                 except (KeyError, TypeError, ValueError, InvalidOperation):
                     log.warning("Kivra event %s unreadable, skipped", str(item.get("id", "?"))[:64])
+                    continue
+                events.extend(found)
+                if not found and self._held is None and _unmapped_recent_read(item):
+                    self._held = self._cursor
             self._cursor = str(body.get("next", self._cursor))
+
+    def feed_position(self) -> str | None:
+        """The cursor after the last page read, or before a page with a read to look at again."""
+        return self._held if self._held is not None else self._cursor
 
     def parse_callback(self, callback: Callback) -> list[ReceiptEvent | PaymentEvent]:
         """The events of a Kivra webhook, once its signature (either of Kivra's two schemes) checks out."""
@@ -225,6 +241,17 @@ class KivraAdapter(CursorFeed, ChannelAdapter):
         if not content_key:
             return None
         return self._sent.get(content_key) or (self.message_for(content_key) if self.message_for else None)
+
+
+def _unmapped_recent_read(item: Mapping) -> bool:
+    """A read event (that found no message) from the last two days: its send may not be recorded yet."""
+    if item.get("event_type") != "content.read":
+        return False
+    try:
+        created = datetime.fromtimestamp(int(item.get("event_created_at") or 0), timezone.utc)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return datetime.now(timezone.utc) - created < READ_WAITS
 
 
 def content_payload(message: OutboundMessage) -> dict:

@@ -214,3 +214,19 @@ def test_documented_webhooks_verify_and_parse(kivra, settings):
     with pytest.raises(CallbackRejected, match="tolerance"):
         kivra.parse_callback(Callback("POST", "https://us/webhooks/kivra",
                                       {"x-kivra-timestamp": stale, "x-kivra-signature": f"v1={stale_mac}"}, envelope))
+
+
+def test_a_read_of_content_not_yet_known_as_ours_is_read_again_by_the_next_poll(sandbox, kivra, settings, tag):
+    invoice = message(tag)
+    [sent] = kivra.send([invoice])
+    with httpx.Client(base_url=settings.kivra.base_url) as client:
+        assert client.post("/_sandbox/read", json={"content_keys": [sent.provider_ref]}).json() == {"read": 1}
+    recorded: dict[str, str] = {}  # the ledger's provider_refs: this send is not recorded yet
+    early = KivraAdapter(settings.kivra, settings.webhooks.public_url, message_for=recorded.get)
+    assert invoice.message_id not in {e.message_id for e in early.fetch_receipts()}
+    held = early.feed_position()
+    recorded[sent.provider_ref] = invoice.message_id  # now it is
+    later = KivraAdapter(settings.kivra, settings.webhooks.public_url, message_for=recorded.get)
+    later.resume_feed(held)
+    assert [e.status for e in later.fetch_receipts() if e.message_id == invoice.message_id] == ["read"]
+    assert [e.status for e in early.fetch_receipts() if e.message_id == invoice.message_id] == ["read"]
