@@ -120,7 +120,7 @@ def _task_spans(api_url: str, flow_name: str) -> dict[str, list[tuple[float, flo
         page = httpx.post(f"{api_url}/task_runs/filter", json={
             "flow_runs": {"id": {"any_": [runs[0]["id"]]}}, "limit": 200, "offset": offset}).json()
         for t in page:
-            name = t["name"]  # receipts by channel: they run one after the other
+            name = t["name"]  # receipts by channel (the channels' tasks run at once)
             kind = name.split(" ")[0] if name.startswith("receipts[") else name.split("[")[0].split(" ")[0].split("-")[0]
             if t.get("start_time") and t.get("end_time"):
                 spans.setdefault(kind, []).append((datetime.fromisoformat(t["start_time"]).timestamp(),

@@ -36,8 +36,8 @@ class SmsGatewayAdapter(CursorFeed, ChannelAdapter):
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Delivery reports since the last call, page by page (the gateway's cursor is kept here)."""
-        reports, self._cursor = fetch_pages(self.client, f"{self.settings.sms_url}/v1/reports",
-                                                    self._cursor, "reports", "SMS gateway")
+        reports, self._cursor = fetch_pages(self.client, f"{self.settings.sms_url}/v1/reports", self._cursor,
+                                            "reports", "SMS gateway")
         return [ReceiptEvent(r["reference"], r.get("status", "delivered"), r.get("at")) for r in reports]
 
     def close(self) -> None:

@@ -66,14 +66,17 @@ def read_extract(source: str, tenant: str, period: str, *, s3: S3Settings | None
 
 
 def validate_tables(tables: dict[str, RawTable | None], tenant: str, period: str, *,
-                    known_customers: pd.Series | None = None) -> ValidatedExtract:
+                    known_customers: pd.Series | None = None,
+                    quarantined: dict[str, str] | None = None) -> ValidatedExtract:
     """Validate the tables of an extract (or of one partition of it) into usable records and a quarantine.
 
-    `known_customers`: every customer id of the whole extract, when `tables` hold only a part of it; a row whose
-    customer is not among them is "not in customers" (by default: not in `tables["customers"]`).
+    When `tables` hold only a part of the extract: `known_customers` are every customer id of the whole extract
+    (a row whose customer is not among them is "not in customers"), and `quarantined` every customer id of it
+    without a usable row, with the reason. By default both come from `tables["customers"]`.
     """
     customers, customer_found = check_customers(tables["customers"])
-    quarantined = quarantined_customers(customers, customer_found)
+    if quarantined is None:
+        quarantined = quarantined_customers(customers, customer_found)
     known = customers["customer_id"] if known_customers is None else known_customers
     lines, line_found = check_lines(tables["invoice_lines"], tables["invoices"].frame["invoice_id"])
     invoices, invoice_found = check_invoices(tables["invoices"], known, quarantined, lines, line_found, period)

@@ -127,10 +127,16 @@ def database_table_chunks(source: str, spec: TableSpec, rows: int = CHUNK_ROWS) 
     from omnibill.extract.chunks import ChunkedTable
 
     engine, connection, schema, shown = _connect(source)
-    columns = _columns(connection, spec, schema)
+    try:
+        columns = _columns(connection, spec, schema)
+    except Exception:
+        columns = None
+        raise
+    finally:
+        if columns is None:  # no table (or no answer): nothing is read, the connection is done
+            connection.close()
+            engine.dispose()
     if columns is None:
-        connection.close()
-        engine.dispose()
         if spec.mandatory:
             raise _missing_table(spec, schema, shown)
         return None

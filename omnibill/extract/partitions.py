@@ -10,16 +10,17 @@ rows of every table meet in one partition:
 - invoice lines go with their invoice (a line of an unknown invoice goes by its `invoice_id`).
 
 Rows keep the file's order and numbers within their partition; the rows a parser could not read at all go to the
-first partition. Whether a customer exists is asked of every customer id in the extract, so a row never reads
-"not in customers" because its customer sits in another partition. One thing can differ from validating the
-extract whole: a repeated invoice or message id on a row naming another customer than its first row is
-quarantined as a duplicate either way, but its reason may then not add that this other customer was quarantined.
+first partition. Whether a customer exists, or was quarantined, is asked of the whole extract (`customer_ids`,
+`SplitExtract.quarantined_customers`): a repeated invoice id whose row names another customer than its first row
+sits in the first row's partition, and its reason still says what became of that other customer. So the
+partitions validate to exactly what the whole extract validates to.
 """
 
 from __future__ import annotations
 
 import math
 import pickle
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import pandas as pd
 from omnibill.extract.chunks import CHUNK_ROWS, TableChunk, open_table
 from omnibill.extract.readers import RawTable
 from omnibill.extract.results import TABLES, TableSpec
+from omnibill.extract.validate import check_customers, quarantined_customers
 from omnibill.store import ObjectStore
 
 _BY_CUSTOMER = ("customers", "preferences", "consumption")
@@ -44,7 +46,8 @@ def partition_of(values: pd.Series, parts: int) -> np.ndarray:
 def customer_ids(store: ObjectStore, source: str, folder: Path, rows: int = CHUNK_ROWS) -> pd.Series:
     """Every customer id of the extract's customers table, as compact Arrow strings (read in chunks)."""
     table = open_table(store, source, TABLES["customers"], folder, rows)
-    ids = [chunk.frame["customer_id"].astype("string[pyarrow]") for chunk in table.chunks]
+    with closing(table.chunks):
+        ids = [chunk.frame["customer_id"].astype("string[pyarrow]") for chunk in table.chunks]
     return pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="string[pyarrow]")
 
 
@@ -68,11 +71,23 @@ class SplitExtract:
     tables: dict[str, _Spilled | None]
 
     def partition(self, number: int) -> dict[str, RawTable | None]:
-        """The tables of one partition, as `readers.read_table` would have read them from files of their own."""
-        return {name: None if spilled is None else self._table(spilled, number)
-                for name, spilled in self.tables.items()}
+        """The tables of one partition, as `readers.read_table` would have read them from files of their own;
+        its files are removed (each partition is read once)."""
+        tables = {name: None if spilled is None else self.table(name, number) for name, spilled in self.tables.items()}
+        for name in self.tables:
+            _spill_path(self.folder, name, number).unlink(missing_ok=True)
+        return tables
 
-    def _table(self, spilled: _Spilled, number: int) -> RawTable:
+    def quarantined_customers(self) -> dict[str, str]:
+        """Customer ids of the whole extract without a usable row, with their reason (a partition at a time)."""
+        found: dict[str, str] = {}
+        for number in range(self.parts):
+            found |= quarantined_customers(*check_customers(self.table("customers", number)))
+        return found
+
+    def table(self, name: str, number: int) -> RawTable:
+        """One table of one partition."""
+        spilled = self.tables[name]
         pieces = []
         path = _spill_path(self.folder, spilled.spec.name, number)
         if path.exists():
@@ -120,9 +135,10 @@ def split_extract(store: ObjectStore, source: str, folder: Path, parts: int,
             spilled[name] = None
             continue
         unreadable = []
-        for chunk in table.chunks:
-            unreadable += chunk.unreadable
-            _spill(folder, name, chunk, _parts(name, chunk.frame, parts, owners))
+        with closing(table.chunks):  # a database cursor or a file is closed even when a chunk fails
+            for chunk in table.chunks:
+                unreadable += chunk.unreadable
+                _spill(folder, name, chunk, _parts(name, chunk.frame, parts, owners))
         spilled[name] = _Spilled(spec, table.file, table.columns, table.extra_columns, sorted(unreadable))
     return SplitExtract(folder, parts, spilled)
 

@@ -123,7 +123,8 @@ def jsonl_rows(lines) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
 
 def _read_jsonl(data: bytes) -> tuple[pd.DataFrame, np.ndarray, list[tuple[int, str]]]:
     """JSON Lines: one object per line; blank lines are skipped, broken lines set aside."""
-    return jsonl_rows(enumerate(data.decode("utf-8-sig").splitlines(), start=1))
+    # lines end at \n, \r\n or \r only, as when the file is read line by line (a JSON string may hold U+2028)
+    return jsonl_rows(enumerate(io.StringIO(data.decode("utf-8-sig"), newline=None), start=1))
 
 
 def table_key(store: ObjectStore, source: str, spec: TableSpec) -> str | None:

@@ -25,6 +25,7 @@ from omnibill.store import open_store
 
 ROWS_AT_ONCE = 5_000
 PARTITION_CUSTOMERS = 5_000
+_COUNTS = ("invoice_rows", "documents", "quarantined_rows", "quarantined_invoices")  # summed over partitions
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,11 @@ def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_
             with ledger.transaction() as session:
                 return store_extract(session, run, extract, batch_size)
         split = split_extract(store, source, Path(folder), parts)
+        quarantined = split.quarantined_customers()
         stored, first = [], 0
         for number in range(parts):
-            extract = validate_tables(split.partition(number), tenant, period, known_customers=known)
+            extract = validate_tables(split.partition(number), tenant, period, known_customers=known,
+                                      quarantined=quarantined)
             with ledger.transaction() as session:
                 stored.append(store_extract(session, run, extract, batch_size, first=first))
             first += len(extract.documents) + len(extract.service_messages)
@@ -68,9 +71,6 @@ def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_
     with ledger.transaction() as session:
         batches = batch_numbers(session, run.id)
     return IngestSummary(*(sum(getattr(s, f) for s in stored) for f in _COUNTS), batches=batches)
-
-
-_COUNTS = ("invoice_rows", "documents", "quarantined_rows", "quarantined_invoices")
 
 
 def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExtract,

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import BillingRun, FeedPosition, Message, ProviderEvent
-from omnibill.ledger.repository import chunks, insert_ignore
+from omnibill.ledger.repository import chunks, insert_ignore, upsert
 
 
 def store_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -32,8 +32,12 @@ def store_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
 
 def pending_events(session: Session, message_ids: Iterable[str] | None = None, limit: int = 5000
                    ) -> list[ProviderEvent]:
-    """Events not yet applied (of these messages when given), oldest first."""
-    stmt = select(ProviderEvent).where(ProviderEvent.applied_at.is_(None))
+    """Events not yet applied (of these messages when given), oldest first.
+
+    On PostgreSQL they are locked until the transaction ends, and those another transaction holds are skipped:
+    two appliers at once (receipts of two channels, a webhook) never apply one event twice.
+    """
+    stmt = select(ProviderEvent).where(ProviderEvent.applied_at.is_(None)).with_for_update(skip_locked=True)
     if message_ids is None:
         return list(session.scalars(stmt.order_by(ProviderEvent.id).limit(limit)))
     found: list[ProviderEvent] = []
@@ -80,9 +84,7 @@ def feed_positions(session: Session, tenant: str) -> dict[str, str]:
 
 def save_feed_positions(session: Session, tenant: str, positions: dict[str, str]) -> None:
     """Record how far feeds were read; call it in the transaction that keeps the events read."""
-    for provider, position in positions.items():
-        row = session.get(FeedPosition, (tenant, provider))
-        if row is None:
-            session.add(FeedPosition(tenant=tenant, provider=provider, position=position))
-        elif row.position != position:
-            row.position = position
+    now = datetime.now(timezone.utc)
+    upsert(session, FeedPosition, [{"tenant": tenant, "provider": provider, "position": position, "updated_at": now}
+                                   for provider, position in positions.items()],
+           keys=("tenant", "provider"), columns=("position", "updated_at"))

@@ -51,6 +51,17 @@ def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]],
         session.execute(make(model).on_conflict_do_nothing(), list(part))
 
 
+def upsert(session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+           columns: Sequence[str]) -> None:
+    """Insert rows, or change `columns` of those whose `keys` are stored: one statement, no race between two writers."""
+    if not rows:
+        return
+    make = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    stmt = make(model).values(list(rows))
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys),
+                                               set_={c: getattr(stmt.excluded, c) for c in columns}))
+
+
 def batch_numbers(session: Session, run_id: str) -> list[int]:
     """The batches of a run, in order."""
     rows = session.execute(select(Document.batch_no).where(Document.run_id == run_id).distinct())

@@ -15,7 +15,6 @@ from decimal import Decimal
 import pytest
 
 from channel_adapters.base import ChannelAdapter, DispatchResult
-from channel_adapters.digital_mailbox import DigitalMailboxAdapter
 from config.tenant import load_tenant
 from omnibill.decide.stage import decide_batch, plan_fallbacks
 from omnibill.dispatch.stage import BatchHadTransientFailures, run_dispatch
@@ -187,23 +186,26 @@ def test_mailbox_read_status_marks_the_message_opened_once(ledger, tmp_path, omn
     assert opened[ids[0]] is not None and opened[ids[1]] is None
 
 
-class _Counting(DigitalMailboxAdapter):
-    """A mailbox adapter that counts the events its provider's feed gave it."""
+def _count_polls(adapter, fetched: list) -> None:
+    """Keep what the mailbox gateway's feed gives each poll of the adapter."""
+    polled = adapter.receipts_by_provider
 
-    fetched = 0
+    def counted():
+        found = polled()
+        fetched.append(found["mailbox-gateway"])
+        return found
 
-    def fetch_receipts(self):
-        events = super().fetch_receipts()
-        self.fetched += len(events)
-        return events
+    adapter.receipts_by_provider = counted
 
 
 def test_each_poll_reads_the_event_feed_on_from_where_the_last_one_stopped(ledger, omnibill_env, monkeypatch):
-    """A receipts stage in a new process (a new adapter) is given the feed position the ledger kept: it reads
-    only what the provider reported since, not the whole feed again."""
+    """A receipts stage in a new process (a new adapter: the mailbox channel's route over every mailbox provider,
+    as the flow builds it) is given the feed positions the ledger kept: it reads only what the providers
+    reported since, not their whole feeds again."""
     import httpx
 
     from config.settings import get_settings
+    from omnibill import wiring
     from omnibill.ledger.events import feed_positions
     from omnibill.receipts.stage import run_receipts
     from tests.conftest import sandbox_for_test
@@ -220,14 +222,16 @@ def test_each_poll_reads_the_event_feed_on_from_where_the_last_one_stopped(ledge
         for keys in (ids[:2], [], ids[2:]):
             if keys:
                 assert httpx.post(read, json={"keys": keys}).json() == {"read": len(keys)}
-            adapter = _Counting(get_settings().gateway)
+            adapter, fetched = wiring.adapter("mailbox", tenant="demo"), []
+            _count_polls(adapter, fetched)
             try:
-                polls.append((run_receipts(ledger, run, adapter), adapter.fetched))
+                polls.append((run_receipts(ledger, run, adapter), len(fetched[0])))
             finally:
                 adapter.close()
-    assert polls == [(2, 2), (0, 0), (1, 1)]  # (messages changed, events read from the feed) per poll
+    assert polls == [(2, 2), (0, 0), (1, 1)]  # (messages changed, events the gateway's feed gave) per poll
     with ledger.read() as s:
-        assert feed_positions(s, "demo") == {"mailbox": "3"}
+        positions = feed_positions(s, "demo")
+    assert positions["mailbox-gateway"] == "3" and {"kivra", "eboks", "digipost"} <= set(positions)
 
 
 class OneAtATime(ChannelAdapter):

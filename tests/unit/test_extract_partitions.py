@@ -21,6 +21,7 @@ CUSTOMERS_PLUS = CUSTOMERS + [
 INVOICES_PLUS = INVOICES + [
     {**INVOICES[1], "invoice_id": "I3", "customer_id": "C3"},                 # its customer was quarantined
     {**INVOICES[1], "invoice_id": "I1", "customer_id": "C4"},                 # a repeated id, another customer
+    {**INVOICES[1], "invoice_id": "I2", "customer_id": "C3"},                 # ... a quarantined one
     {**INVOICES[1], "invoice_id": "I5", "customer_id": "C9"},                 # an unknown customer
     {**INVOICES[1], "invoice_id": "I6", "customer_id": "C4"},                 # no lines
     {**INVOICES[1], "invoice_id": "", "customer_id": "C4"},                   # no id
@@ -34,6 +35,7 @@ LINES_PLUS = LINES + [
 ]
 MESSAGES_PLUS = MESSAGES + [
     {**MESSAGES[0], "customer_id": "C4"},                                     # a repeated message id
+    {**MESSAGES[0], "customer_id": "C3"},                                     # ... naming a quarantined customer
     {**MESSAGES[0], "message_id": "M2", "customer_id": "K3"},
     {**MESSAGES[0], "message_id": "M3", "customer_id": "C3"},
 ]
@@ -59,7 +61,9 @@ def _partitioned(folder: Path, parts: int, rows: int):
     spill.mkdir()
     known = customer_ids(store, str(folder), spill, rows)
     split = split_extract(store, str(folder), spill, parts, rows)
-    return [validate_tables(split.partition(n), "demo", PERIOD, known_customers=known) for n in range(parts)]
+    quarantined = split.quarantined_customers()
+    return [validate_tables(split.partition(n), "demo", PERIOD, known_customers=known, quarantined=quarantined)
+            for n in range(parts)]
 
 
 def _same(whole, pieces) -> None:
@@ -71,6 +75,8 @@ def _same(whole, pieces) -> None:
     assert sorted((m for p in pieces for m in p.service_messages), key=lambda m: m["message_id"]) == \
         sorted(whole.service_messages, key=lambda m: m["message_id"])
     assert sum(p.invoice_rows for p in pieces) == whole.invoice_rows
+    assert {k: v for p in pieces for k, v in p.customer_extras.items()} == whole.customer_extras
+    assert all(p.extra_columns == whole.extra_columns for p in pieces)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
@@ -115,3 +121,28 @@ def test_partition_count_follows_the_customers():
     assert partition_count(5000, 5000) == 1
     assert partition_count(5001, 5000) == 2
     assert partition_count(100_000, 5000) == 20
+
+
+def test_quoted_line_breaks_empty_tables_late_keys_and_timestamps_read_alike(tmp_path):
+    """What a reader of chunks could get wrong: a CSV value over two lines, a table of only a header, a JSON key
+    first seen in a later chunk, parquet timestamps (dates when all are midnight, decided over the whole file)."""
+    import pandas as pd
+
+    csv = write_tables(tmp_path / "csv", customers=[{**CUSTOMERS[0], "street": "Gatan 1\nBox 7"}, *CUSTOMERS[1:]],
+                       invoices=INVOICES + [{**INVOICES[0], "invoice_id": "I9", "total_excl_vat": "1,0"}])
+    (csv / "preferences.csv").write_text("customer_id,category,channel,status,recorded_at,source\n")
+    jsonl = write_tables(tmp_path / "jsonl", "jsonl",
+                         customers=[*CUSTOMERS, {**CUSTOMERS[1], "customer_id": "C7", "late_key": "x"}])
+    parquet = write_tables(tmp_path / "parquet", "parquet")
+    invoices = pd.read_parquet(parquet / "invoices.parquet")
+    invoices["issue_date"] = pd.to_datetime(invoices["issue_date"])  # midnight: read as dates
+    invoices.to_parquet(parquet / "invoices.parquet", index=False)
+    preferences = pd.read_parquet(parquet / "preferences.parquet")
+    preferences["recorded_at"] = pd.to_datetime(preferences["recorded_at"], utc=True, format="ISO8601")
+    preferences.to_parquet(parquet / "preferences.parquet", index=False)
+    for folder in (csv, jsonl, parquet):
+        whole = read_extract(str(folder), "demo", PERIOD)
+        _same(whole, _partitioned(folder, 2, 1))
+    assert "Box 7" in read_extract(str(csv), "demo", PERIOD).customers["C1"].street
+    assert [q.row_number for q in read_extract(str(csv), "demo", PERIOD).quarantine] == [4]
+    assert "late_key" in read_extract(str(jsonl), "demo", PERIOD).extra_columns["customers"]
