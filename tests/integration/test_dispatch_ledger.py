@@ -157,6 +157,16 @@ def test_crash_after_provider_accepted_resends_with_the_same_key_once_the_claim_
     assert events == 5
 
 
+def _in_the_mailbox(ledger: Ledger, run, box) -> list[str]:
+    """The run's rendered messages as sent, and in the sandbox mailbox gateway's keeping; their ids."""
+    with ledger.transaction() as s:
+        ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
+        set_states(s, [{"id": i, "from_state": "rendered", "state": "sent", "reason": "sent"} for i in ids])
+    for i in ids:
+        box.ledger.record("mailbox", i, "kivra:masked", "Faktura", b"%PDF-1.7", ".pdf")
+    return ids
+
+
 def test_mailbox_read_status_marks_the_message_opened_once(ledger, tmp_path, omnibill_env, monkeypatch):
     """The mailbox provider reports a read (as Kivra and Digipost do): `opened_at` is stored, once."""
     from channel_adapters.digital_mailbox import DigitalMailboxAdapter
@@ -166,11 +176,7 @@ def test_mailbox_read_status_marks_the_message_opened_once(ledger, tmp_path, omn
 
     run = _prepare(ledger, 2)
     with sandbox_for_test(omnibill_env, monkeypatch) as box:
-        with ledger.transaction() as s:
-            ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
-            set_states(s, [{"id": i, "from_state": "rendered", "state": "sent", "reason": "sent"} for i in ids])
-            for i in ids:
-                box.ledger.record("mailbox", i, "kivra:masked", "Faktura", b"%PDF-1.7", ".pdf")
+        ids = _in_the_mailbox(ledger, run, box)
         import httpx
 
         gateway = get_settings().gateway.mailbox_url.removesuffix("/mailbox")
@@ -212,11 +218,7 @@ def test_each_poll_reads_the_event_feed_on_from_where_the_last_one_stopped(ledge
 
     run = _prepare(ledger, 3)
     with sandbox_for_test(omnibill_env, monkeypatch) as box:
-        with ledger.transaction() as s:
-            ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
-            set_states(s, [{"id": i, "from_state": "rendered", "state": "sent", "reason": "sent"} for i in ids])
-            for i in ids:
-                box.ledger.record("mailbox", i, "kivra:masked", "Faktura", b"%PDF-1.7", ".pdf")
+        ids = _in_the_mailbox(ledger, run, box)
         read = f"{get_settings().gateway.mailbox_url.removesuffix('/mailbox')}/_sandbox/mailbox/read"
         polls = []
         for keys in (ids[:2], [], ids[2:]):
