@@ -162,6 +162,10 @@ class ChannelAdapter(ABC):
         if (position := positions.get(self.provider or self.channel)) is not None:
             self.resume_feed(position)
 
+    def receipts_kept(self) -> None:
+        """The events of the last fetch are kept in the ledger: a provider that leaves its reports as files may
+        now set those files aside, so no later poll reads them again."""
+
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
         """`fetch_receipts` under the name of the provider they came from (an adapter routing to several
         providers answers for each)."""

@@ -3,7 +3,8 @@
 The access point answers each invoice with a PEPPOL Message Level Response (and may later pass on the
 buyer's Invoice Response) as XML files in its responses location; `fetch_receipts` reads each new one
 once (see `channel_adapters/peppol_responses.py` for the specifications). The drop's file name,
-`<message_id>.xml`, is what the access point uses as the envelope id the response refers to.
+`<message_id>.xml`, is what the access point uses as the envelope id the response refers to. Once the
+receipts stage has kept a response's event in the ledger, the file moves under `read/` in the responses location.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ RESPONSES_PREFIX = "responses"  # where responses live when they share the drop'
 
 # A drop that cannot be written (disk, network, bucket) is the provider being unavailable.
 STORE_ERRORS = (OSError, BotoCoreError, ClientError)
+READ = "read"  # where response files go, in the responses location, once their events are in the ledger
 
 
 def drop_key(message: OutboundMessage, name: str) -> str:
@@ -53,12 +55,15 @@ class EInvoiceDropAdapter(ChannelAdapter):
         self.responses = responses or store
         self.responses_prefix = "" if responses is not None else RESPONSES_PREFIX
         self._read: set[str] = set()  # response files already turned into receipts (the cursor)
+        self._unkept: list[str] = []  # ... whose events are not known to be in the ledger yet
         self.unreadable: list[str] = []  # response files that are no ApplicationResponse of ours
+        self.read_prefix = f"{self.responses_prefix}/{READ}" if self.responses_prefix else READ
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Delivery (MLR AP/AB) and rejection (RE) reports from response files not read before."""
         try:
-            keys = [k for k in self.responses.keys(self.responses_prefix) if k.endswith(".xml") and k not in self._read]
+            keys = [k for k in self.responses.keys(self.responses_prefix)
+                    if k.endswith(".xml") and k not in self._read and not k.startswith(self.read_prefix + "/")]
         except STORE_ERRORS:
             return []  # the responses location is unreachable: nothing new now, the next poll reads it
         events = []
@@ -68,9 +73,20 @@ class EInvoiceDropAdapter(ChannelAdapter):
             except STORE_ERRORS:
                 break  # unread files stay for the next poll
             self._read.add(key)
+            self._unkept.append(key)
             if event is not None:
                 events.append(event)
         return events
+
+    def receipts_kept(self) -> None:
+        """Response files whose events are in the ledger move under `read/` in the responses location, where
+        no poll, in this process or another, lists them again (one that fails to move is read again, taken once)."""
+        for key in self._unkept:
+            try:
+                self.responses.move(key, f"{self.read_prefix}/{key.removeprefix(self.responses_prefix).lstrip('/')}")
+            except STORE_ERRORS:
+                break
+        self._unkept = []
 
     def _receipt(self, key: str) -> ReceiptEvent | None:
         try:

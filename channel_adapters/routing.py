@@ -70,6 +70,11 @@ class RoutedAdapter(ChannelAdapter):
             if name in positions:
                 self.adapter(name).resume_feed(positions[name])
 
+    def receipts_kept(self) -> None:
+        """Each provider polled hears that its events are kept."""
+        for built in self._built.values():
+            built.receipts_kept()
+
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
         """Each provider's reports under its name."""
         return {n: self.adapter(n).fetch_receipts() for n in self.names}

@@ -42,6 +42,10 @@ class ObjectStore(ABC):
     def keys(self, prefix: str = "") -> list[str]:
         """All keys under a prefix, sorted."""
 
+    @abstractmethod
+    def move(self, key: str, new_key: str) -> None:
+        """Keep a key's bytes (and metadata) under another key instead."""
+
     def local_path(self, key: str, folder: Path) -> Path:
         """A file on this machine with the key's bytes, for reading in pieces: copied into `folder` if need be."""
         path = Path(folder) / key.replace("/", "_")
@@ -112,6 +116,14 @@ class LocalStore(ObjectStore):
     def local_path(self, key: str, folder: Path) -> Path:
         return self._path(key)
 
+    def move(self, key: str, new_key: str) -> None:
+        path, new = self._path(key), self._path(new_key)
+        new.parent.mkdir(parents=True, exist_ok=True)
+        sidecar = path.with_name(path.name + META_SUFFIX)
+        if sidecar.is_file():
+            sidecar.replace(new.with_name(new.name + META_SUFFIX))
+        path.replace(new)
+
     def keys(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
         if not base.exists():
@@ -181,6 +193,12 @@ class S3Store(ObjectStore):
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def move(self, key: str, new_key: str) -> None:
+        """A copy on the server (metadata included), then the old key deleted."""
+        self.client.copy_object(Bucket=self.bucket, Key=self._key(new_key),
+                                CopySource={"Bucket": self.bucket, "Key": self._key(key)})
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def download(self, key: str, path: Path) -> None:
         """Downloaded in parts straight to disk: the object is never whole in memory."""

@@ -112,7 +112,7 @@ Where to look:
   rendered documents    {settings.resolved_store_url()}/{tenant}/{period}/
   e-mails received      {settings.sandbox_dir()}/email/  (sandbox SMTP server, .eml files)
   print batches         {settings.resolved_print_url()}/{tenant}/{period}/  (PDF + CSV manifest)
-  e-invoices (UBL)      {settings.resolved_einvoice_url()}/{tenant}/{period}/  (access point answers: responses/)
+  e-invoices (UBL)      {settings.resolved_einvoice_url()}/{tenant}/{period}/  (access point answers: responses/, read ones in responses/read/)
   bounces (RFC 3464)    {settings.smtp.bounce_maildir or settings.data_dir / 'bounces'}/  (Maildir, read by the run)
   archive (PDF/A-3b)    {settings.resolved_archive_url()}/  (omnibill archive get --tenant {tenant} --invoice ID)
   proof of the run      {wiring.proof_url(run_, settings)}  (served by `omnibill portal`)

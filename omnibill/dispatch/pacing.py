@@ -67,6 +67,10 @@ class PacedAdapter(ChannelAdapter):
         """Reports of the wrapped adapter, by provider."""
         return self.inner.receipts_by_provider()
 
+    def receipts_kept(self) -> None:
+        """The wrapped adapter hears that its events are kept."""
+        self.inner.receipts_kept()
+
     def feed_positions(self) -> dict[str, str]:
         """How far the wrapped adapter read its providers' feeds."""
         return self.inner.feed_positions()

@@ -37,6 +37,7 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> in
                 counts.update(take_payments(session, payments, run.tenant))
             if provider in read_to:
                 save_feed_positions(session, run.tenant, {provider: read_to[provider]})
+    adapter.receipts_kept()  # every event read is in the ledger now
     with ledger.transaction() as session:
         counts.update(apply_pending(session))
     return sum(counts[k] for k in ("delivered", "opened", "failed", "bounced"))

@@ -112,7 +112,9 @@ class SandboxAccessPoint:
         return build_mlr(envelope_id, buyer, seller, [])
 
     def _new_invoices(self) -> list[str]:
-        answered = set(self.responses.keys(self.prefix))
+        # a response the adapter has read moved under read/: that invoice is answered too
+        base = f"{self.prefix}/" if self.prefix else ""
+        answered = {base + k.removeprefix(f"{base}read/") for k in self.responses.keys(self.prefix)}
         ours = self.prefix + "/" if self.responses is self.drop else None  # our own responses live in the drop
         return [k for k in self.drop.keys() if k.endswith(".xml") and not (ours and k.startswith(ours))
                 and k not in self._answered and self.response_key(k) not in answered]

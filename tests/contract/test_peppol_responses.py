@@ -143,3 +143,22 @@ def test_a_response_file_that_is_no_application_response_is_set_aside(drop, tag)
     drop.put(f"responses/demo/{tag}/junk.xml", b"<not-ubl/>")
     adapter = EInvoiceDropAdapter(drop)
     assert adapter.fetch_receipts() == [] and adapter.unreadable == [f"responses/demo/{tag}/junk.xml"]
+
+
+@pytest.mark.parametrize("own_location", [False, True])
+def test_a_response_whose_event_is_kept_is_set_aside_and_never_read_again(tmp_path, faults, tag, own_location):
+    drop = LocalStore(tmp_path / "drop")
+    responses = LocalStore(tmp_path / "responses") if own_location else None
+    ap, adapter = SandboxAccessPoint(drop, faults, responses), EInvoiceDropAdapter(drop, responses)
+    first, second = einvoice(tag, 1), einvoice(tag, 2)
+    list(adapter.send([first]))
+    assert ap.poll_once() == 1 and [e.message_id for e in adapter.fetch_receipts()] == [first.message_id]
+    adapter.receipts_kept()
+    where = responses or drop
+    assert where.keys(adapter.read_prefix) == [f"{adapter.read_prefix}/demo/{tag}/{first.message_id}.mlr.xml"]
+    list(adapter.send([second]))
+    assert ap.poll_once() == 1  # the access point answers the new invoice only: the moved answer still counts
+    later = EInvoiceDropAdapter(drop, responses)  # a poll in another process
+    assert [e.message_id for e in later.fetch_receipts()] == [second.message_id]
+    # a response read but not yet kept (the stage failed before its transaction) is read again
+    assert [e.message_id for e in EInvoiceDropAdapter(drop, responses).fetch_receipts()] == [second.message_id]

@@ -42,6 +42,19 @@ def test_put_overwrites(store):
     assert store.get("k/x.txt") == b"two" and store.keys("k") == ["k/x.txt"]
 
 
+def test_move_keeps_bytes_and_metadata_under_the_new_key(store):
+    store.put("in/r.xml", b"<r/>", "application/xml", metadata={"source": "ap"})
+    store.move("in/r.xml", "in/read/r.xml")
+    assert store.keys("in") == ["in/read/r.xml"] and not store.exists("in/r.xml")
+    assert store.get("in/read/r.xml") == b"<r/>" and store.metadata("in/read/r.xml")["source"] == "ap"
+
+
+def test_a_local_copy_is_the_file_itself_or_a_download(store, tmp_path):
+    store.put("big/table.csv", b"a,b\n1,2\n")
+    path = store.local_path("big/table.csv", tmp_path)
+    assert path.read_bytes() == b"a,b\n1,2\n"
+
+
 def test_an_empty_prefix_has_no_keys(store):
     assert store.keys("nothing/here") == []
 
