@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -65,7 +65,7 @@ def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_
             extract = validate_tables(split.partition(number), tenant, period, known_customers=known,
                                       quarantined=quarantined)
             with ledger.transaction() as session:
-                stored.append(store_extract(session, run, extract, batch_size, first=first))
+                stored.append(store_rows(session, run, extract, batch_size, first=first))
             first += len(extract.documents) + len(extract.service_messages)
             del extract
     with ledger.transaction() as session:
@@ -74,8 +74,16 @@ def run_extract(ledger: Ledger, tenant: str, period: str, source: str, *, batch_
 
 
 def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExtract,
-                  batch_size: int, *, first: int = 0) -> IngestSummary:
-    """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are.
+                  batch_size: int) -> IngestSummary:
+    """Store an extract in the ledger; rows already stored by an earlier execution are kept as they are."""
+    stored = store_rows(session, run, extract, batch_size)
+    return replace(stored, batches=batch_numbers(session, run if isinstance(run, str) else run.id))
+
+
+def store_rows(session: Session, run: BillingRun | str, extract: ValidatedExtract, batch_size: int, *,
+               first: int = 0) -> IngestSummary:
+    """Store an extract's (or a partition's) rows, its batches left out of the summary: the run's batches are
+    asked once, after its last partition, not after each.
 
     Documents, then service messages, fill batches of `batch_size` in order from position `first` in the run
     (the position after the previous partition's when an extract is stored a partition at a time).
@@ -111,8 +119,7 @@ def store_extract(session: Session, run: BillingRun | str, extract: ValidatedExt
     return IngestSummary(
         invoice_rows=extract.invoice_rows, documents=len(extract.documents),
         quarantined_rows=len(extract.quarantine),
-        quarantined_invoices=sum(1 for q in extract.quarantine if q.table == "invoices"),
-        batches=batch_numbers(session, run_id))
+        quarantined_invoices=sum(1 for q in extract.quarantine if q.table == "invoices"), batches=[])
 
 
 def _message_row(run_id: str, batch_no: int, message: dict, first_day: date) -> dict:
