@@ -48,10 +48,10 @@ def pending_events(session: Session, message_ids: Iterable[str] | None = None, l
 
 def mark_applied(session: Session, outcomes: dict[int, str]) -> None:
     """Events done with, and what they did ("delivered", "opened", "ignored: …")."""
-    now = datetime.now(timezone.utc)
-    for event_id, outcome in outcomes.items():
-        session.execute(update(ProviderEvent).where(ProviderEvent.id == event_id)
-                        .values(applied_at=now, outcome=outcome[:32]))
+    if outcomes:
+        now = datetime.now(timezone.utc)
+        session.execute(update(ProviderEvent), [{"id": i, "applied_at": now, "outcome": o[:32]}
+                                                for i, o in outcomes.items()])
 
 
 def tenants_of_messages(session: Session, message_ids: Iterable[str]) -> dict[str, str]:

@@ -55,11 +55,14 @@ def mark_opened(session: Session, document_id: str, at: datetime) -> int:
 
 def mark_opened_by_ids(session: Session, opened: dict[str, datetime]) -> list[str]:
     """Record opens reported by providers (mailbox read status) on messages not yet marked opened; the ids marked."""
-    marked = []
-    for message_id, at in sorted(opened.items()):
-        if session.execute(update(Message).where(Message.id == message_id, Message.opened_at.is_(None))
-                           .values(opened_at=at)).rowcount:
-            marked.append(message_id)
+    marked: list[str] = []
+    for part in chunks(sorted(opened)):
+        stmt = (select(Message.id).where(Message.id.in_(part), Message.opened_at.is_(None))
+                .order_by(Message.id).with_for_update())  # PostgreSQL re-checks opened_at once a lock is released
+        ids = list(session.scalars(stmt))
+        if ids:
+            session.execute(update(Message), [{"id": i, "opened_at": opened[i]} for i in ids])
+        marked.extend(ids)
     return marked
 
 

@@ -342,10 +342,12 @@ def messages_without_fallback(session: Session, run_id: str) -> list[Message]:
     return list(session.scalars(stmt))
 
 
-def messages_by_ids(session: Session, ids: Iterable[str]) -> list[Message]:
-    """Messages by id (unknown ids ignored)."""
-    ids = list(ids)
+def messages_by_ids(session: Session, ids: Iterable[str], lock: bool = False) -> list[Message]:
+    """Messages by id (unknown ids ignored); with `lock`, locked until the transaction ends (PostgreSQL), in id
+    order like every other writer, so that what is decided on their states holds when it is written."""
+    ids = sorted(set(ids))
     found: list[Message] = []
     for part in chunks(ids):
-        found.extend(session.scalars(select(Message).where(Message.id.in_(part))))
+        stmt = select(Message).where(Message.id.in_(part))
+        found.extend(session.scalars(stmt.order_by(Message.id).with_for_update() if lock else stmt))
     return found

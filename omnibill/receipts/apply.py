@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,52 +41,105 @@ def take_events(session: Session, provider: str, events: Sequence[ReceiptEvent])
 
 
 def apply_pending(session: Session, message_ids: set[str] | None = None) -> Counter:
-    """Apply the events that can be applied now (of these messages, or all); the rest keep waiting."""
+    """Apply the events that can be applied now (of these messages, or all); the rest keep waiting.
+
+    Decided in memory, written in a few statements per chunk (the messages locked in id order first, then the
+    opens, the moves in rounds, the receipts, the events marked): no statement per event.
+    """
     events = pending_events(session, message_ids)
-    messages = {m.id: m for m in messages_by_ids(session, {e.message_id for e in events if e.message_id})}
-    now = datetime.now(timezone.utc)
-    done: dict[int, str] = {}
+    messages = {m.id: m for m in messages_by_ids(session, {e.message_id for e in events if e.message_id},
+                                                 lock=True)}
+    plan = _Plan(datetime.now(timezone.utc), messages)
     for event in events:  # oldest first; what they do is decided per message state, so order does not matter
-        outcome = _apply(session, event, messages.get(event.message_id or ""), now)
-        if outcome:
-            done[event.id] = outcome
-    mark_applied(session, done)
-    return Counter(o.split(":")[0] for o in done.values())
+        plan.decide(event)
+    return plan.write(session)
 
 
-def _apply(session: Session, event: ProviderEvent, message: Message | None, now: datetime) -> str | None:
-    received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=timezone.utc)
-    if message is None or message.state in _NOT_YET:
-        if now - received < WAIT_FOR_SEND:
-            return None  # the send may not be recorded yet: try again later
-        return "ignored: never sent"
-    at = event.at or now
-    if event.status == "read":
-        opened = mark_opened_by_ids(session, {message.id: at})
-        _receipt(session, message, "read", at.isoformat())
-        return "opened" if opened else "ignored: opened before"
-    if event.status in ("delivered", "printed"):
-        return _move(session, message, "delivered", f"delivery report: {event.status}", event, permanent=False)
-    if message.opened_at is not None or message.state == "delivered":
-        return "ignored: delivered or opened before"  # a late failure never undoes a delivery or a read
-    kind = "hard" if event.permanent else "soft"
-    reason = f"{event.status} ({kind}): {event.detail}" if event.detail else f"{event.status} ({kind})"
-    return _move(session, message, "failed", reason, event, permanent=event.permanent)
+@dataclass
+class _Step:
+    """What one event does: its outcome, and the open, move and receipt that go with it."""
+    event_id: int
+    message_id: str
+    outcome: str
+    opened_at: datetime | None = None
+    change: dict[str, Any] | None = None
+    receipt: dict[str, Any] | None = None
 
 
-def _move(session: Session, message: Message, state: str, reason: str, event: ProviderEvent,
-          permanent: bool) -> str:
-    # From `sent`; a delivery report also from a transient failure (a timeout whose message arrived after all).
-    if not (message.state == "sent" or (state == "delivered" and message.state == "failed" and not message.permanent)):
-        return f"ignored: {message.state}"
-    moved = set_states(session, [{"id": message.id, "from_state": message.state, "state": state,
-                                  "permanent": permanent, "reason": reason[:500]}])
-    if not moved:
-        return "ignored: moved meanwhile"
-    message.state = state  # later events of this call see the new state
-    _receipt(session, message, event.status, event.detail)
-    return state if state == "delivered" else ("bounced" if event.status == "bounced" else "failed")
+class _Plan:
+    """Events decided against the messages' states as the earlier events of the call leave them."""
 
+    def __init__(self, now: datetime, messages: dict[str, Message]) -> None:
+        self.now = now
+        self.state = {i: (m.state, bool(m.permanent)) for i, m in messages.items()}
+        self.opened = {i for i, m in messages.items() if m.opened_at is not None}
+        self.steps: dict[str, list[_Step]] = {}  # by message, in event order
 
-def _receipt(session: Session, message: Message, status: str, detail: str | None) -> None:
-    add_receipts(session, [{"message_id": message.id, "status": status, "detail": detail}])
+    def decide(self, event: ProviderEvent) -> None:
+        step = self._step(event)
+        if step is not None:
+            self.steps.setdefault(step.message_id, []).append(step)
+
+    def _step(self, event: ProviderEvent) -> _Step | None:
+        mid = event.message_id or ""
+        received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=timezone.utc)
+        if mid not in self.state or self.state[mid][0] in _NOT_YET:
+            if self.now - received < WAIT_FOR_SEND:
+                return None  # the send may not be recorded yet: try again later
+            return _Step(event.id, mid, "ignored: never sent")
+        at = event.at or self.now
+        if event.status == "read":
+            receipt = {"message_id": mid, "status": "read", "detail": at.isoformat()}
+            if mid in self.opened:
+                return _Step(event.id, mid, "ignored: opened before", receipt=receipt)
+            self.opened.add(mid)
+            return _Step(event.id, mid, "opened", opened_at=at, receipt=receipt)
+        if event.status in ("delivered", "printed"):
+            return self._move(event, mid, "delivered", f"delivery report: {event.status}", permanent=False)
+        if mid in self.opened or self.state[mid][0] == "delivered":
+            return _Step(event.id, mid, "ignored: delivered or opened before")  # never undoes a delivery or a read
+        kind = "hard" if event.permanent else "soft"
+        reason = f"{event.status} ({kind}): {event.detail}" if event.detail else f"{event.status} ({kind})"
+        return self._move(event, mid, "failed", reason, permanent=bool(event.permanent))
+
+    def _move(self, event: ProviderEvent, mid: str, state: str, reason: str, permanent: bool) -> _Step:
+        # From `sent`; a delivery report also from a transient failure (a timeout whose message arrived after all).
+        current, was_permanent = self.state[mid]
+        if not (current == "sent" or (state == "delivered" and current == "failed" and not was_permanent)):
+            return _Step(event.id, mid, f"ignored: {current}")
+        self.state[mid] = (state, permanent)  # later events of this call see the new state
+        outcome = state if state == "delivered" else ("bounced" if event.status == "bounced" else "failed")
+        change = {"id": mid, "from_state": current, "state": state, "permanent": permanent, "reason": reason[:500]}
+        return _Step(event.id, mid, outcome, change=change,
+                     receipt={"message_id": mid, "status": event.status, "detail": event.detail})
+
+    def write(self, session: Session) -> Counter:
+        steps = [s for theirs in self.steps.values() for s in theirs]
+        opens = {s.message_id: s.opened_at for s in steps if s.opened_at is not None}
+        marked = set(mark_opened_by_ids(session, opens))
+        for s in steps:
+            if s.opened_at is not None and s.message_id not in marked:
+                s.outcome = "ignored: opened before"
+        self._move_in_rounds(session)
+        kept = [s for theirs in self.steps.values() for s in theirs]
+        add_receipts(session, [s.receipt for s in sorted(kept, key=lambda s: s.event_id) if s.receipt])
+        mark_applied(session, {s.event_id: s.outcome for s in kept})
+        return Counter(s.outcome.split(":")[0] for s in kept)
+
+    def _move_in_rounds(self, session: Session) -> None:
+        """The moves, a message's first in the first round, its second in the next: one set_states per round.
+        A move found already made by another writer is ignored, and the message's later events wait for the
+        next call (they were decided on a state that did not come to be)."""
+        todo = {mid: [s for s in theirs if s.change] for mid, theirs in self.steps.items()}
+        while todo:
+            round_ = {mid: changes.pop(0) for mid, changes in todo.items() if changes}
+            if not round_:
+                break
+            moved = set(set_states(session, [s.change for s in round_.values()]))
+            for mid, step in round_.items():
+                if mid not in moved:
+                    step.outcome, step.receipt, step.change = "ignored: moved meanwhile", None, None
+                    theirs = self.steps[mid]
+                    self.steps[mid] = theirs[:theirs.index(step) + 1]
+                    todo.pop(mid)
+            todo = {mid: changes for mid, changes in todo.items() if changes}

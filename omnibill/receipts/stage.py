@@ -14,9 +14,12 @@ from sqlalchemy.orm import Session
 from channel_adapters.base import ChannelAdapter, PaymentEvent, ReceiptEvent
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
+from omnibill.ledger.repository import chunks
 from omnibill.ledger.events import awaiting_reports, feed_positions, save_feed_positions, tenants_of_messages
 from omnibill.receipts.apply import apply_pending, take_events
 from omnibill.receipts.payments import record_payments
+
+EVENTS_PER_TRANSACTION = 2000  # events kept and applied per ledger transaction
 
 
 def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> int:
@@ -31,12 +34,17 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> in
     for provider, events in by_provider.items():
         receipts = [e for e in events if isinstance(e, ReceiptEvent)]
         payments = [e for e in events if isinstance(e, PaymentEvent)]
-        with ledger.transaction() as session:  # the events and how far the feed was read: together or not at all
-            counts.update(take_events(session, provider, receipts))
-            if payments:
-                counts.update(take_payments(session, payments, run.tenant))
-            if provider in read_to:
-                save_feed_positions(session, run.tenant, {provider: read_to[provider]})
+        parts = list(chunks(receipts, EVENTS_PER_TRANSACTION)) or [[]]
+        for n, part in enumerate(parts, 1):
+            # Short transactions, so other writers (dispatch, archive) get the ledger between them. How far the
+            # feed was read is saved with the last: a crash before it reads the feed again, and the events
+            # already kept are recognised by their ids.
+            with ledger.transaction() as session:
+                counts.update(take_events(session, provider, part))
+                if n == len(parts) and payments:
+                    counts.update(take_payments(session, payments, run.tenant))
+                if n == len(parts) and provider in read_to:
+                    save_feed_positions(session, run.tenant, {provider: read_to[provider]})
     adapter.receipts_kept()  # every event read is in the ledger now
     with ledger.transaction() as session:
         counts.update(apply_pending(session))

@@ -216,6 +216,7 @@ def test_each_poll_reads_the_event_feed_on_from_where_the_last_one_stopped(ledge
     from omnibill.receipts.stage import run_receipts
     from tests.conftest import sandbox_for_test
 
+    monkeypatch.setattr("omnibill.receipts.stage.EVENTS_PER_TRANSACTION", 1)  # the first poll: two transactions
     run = _prepare(ledger, 3)
     with sandbox_for_test(omnibill_env, monkeypatch) as box:
         ids = _in_the_mailbox(ledger, run, box)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import sqlalchemy as sa
+
 from channel_adapters.base import ReceiptEvent
 from omnibill.decide.stage import plan_fallbacks
 from omnibill.ledger.decisions import suppressed_hashes
-from omnibill.ledger.models import Message, ProviderEvent, Receipt
+from omnibill.ledger.models import Message, MessageEvent, ProviderEvent, Receipt
 from omnibill.ledger.repository import messages_in, messages_without_fallback, set_states
 from omnibill.receipts.apply import apply_pending, take_events
 from tests.integration.test_dispatch_ledger import KEY, RULES, _prepare, ledger  # noqa: F401 (fixture)
@@ -83,3 +85,40 @@ def test_a_hard_bounce_fails_the_message_suppresses_the_address_and_plans_a_lett
         letter = s.query(Message).filter_by(fallback_of=first).one()
         assert letter.channel == "print"
         assert suppressed_hashes(s, "demo", [hard.address_hash]) and not suppressed_hashes(s, "demo", [soft.address_hash])
+
+
+def test_a_soft_bounce_then_a_delivery_in_one_call_are_both_recorded(ledger):
+    run, (first, *_) = _sent(ledger)
+    with ledger.transaction() as s:  # two moves of one message in one call: two rounds of writes
+        counts = take_events(s, "smtp", [ReceiptEvent(first, "bounced", "4.2.2 mailbox full", event_id="soft",
+                                                      permanent=False),
+                                         ReceiptEvent(first, "delivered", event_id="late-ok")])
+    assert counts["bounced"] == 1 and counts["delivered"] == 1
+    with ledger.read() as s:
+        moves = [(e.from_state, e.to_state) for e in s.query(MessageEvent).filter_by(message_id=first)
+                 .order_by(MessageEvent.id)]
+        assert moves[-2:] == [("sent", "failed"), ("failed", "delivered")]
+        assert [r.status for r in s.query(Receipt).filter_by(message_id=first).order_by(Receipt.id)] == [
+            "bounced", "delivered"]
+        assert s.query(ProviderEvent).filter(ProviderEvent.applied_at.is_(None)).count() == 0
+    assert _message(ledger, first).state == "delivered"
+
+
+def test_many_events_are_written_in_a_few_statements_not_one_per_event(ledger):
+    run, ids = _sent(ledger, 60)
+    events = [ReceiptEvent(i, "delivered", event_id=f"d-{i}") for i in ids]
+    events += [ReceiptEvent(i, "read", event_id=f"r-{i}", at=AT) for i in ids[:30]]
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731 (conn, cursor, statement, ...)
+    sa.event.listen(ledger.engine, "before_cursor_execute", listen)
+    try:
+        with ledger.transaction() as s:
+            counts = take_events(s, "kivra", events)
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", listen)
+    assert counts["delivered"] == 60 and counts["opened"] == 30
+    assert len(statements) < 25, statements  # 90 events: one statement each would be hundreds
+    with ledger.read() as s:
+        assert s.query(Message).filter(Message.id.in_(ids), Message.state == "delivered").count() == 60
+        assert s.query(Message).filter(Message.id.in_(ids), Message.opened_at.is_not(None)).count() == 30
+        assert s.query(Receipt).filter(Receipt.message_id.in_(ids)).count() == 90
