@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PaymentEvent, ReceiptEvent,
@@ -23,6 +24,7 @@ class RoutedAdapter(ChannelAdapter):
         self.route, self.make = route, make
         self.names = tuple(classes)
         self._built: dict[str, ChannelAdapter] = {}
+        self.read_seconds: dict[str, float] = {}
         # What every provider of the route can take: the smallest batch and text, and dedupe only if all do.
         classes = list(classes.values())
         self.max_batch = min((c.max_batch for c in classes), default=500)  # type: ignore[misc]
@@ -76,8 +78,13 @@ class RoutedAdapter(ChannelAdapter):
             built.receipts_kept()
 
     def receipts_by_provider(self) -> dict[str, list[ReceiptEvent | PaymentEvent]]:
-        """Each provider's reports under its name."""
-        return {n: self.adapter(n).fetch_receipts() for n in self.names}
+        """Each provider's reports under its name (how long each took to read: `read_seconds`)."""
+        found: dict[str, list[ReceiptEvent | PaymentEvent]] = {}
+        for name in self.names:
+            started = time.perf_counter()
+            found[name] = self.adapter(name).fetch_receipts()
+            self.read_seconds[name] = time.perf_counter() - started
+        return found
 
     def fetch_receipts(self) -> list[ReceiptEvent | PaymentEvent]:
         """Every provider's reports."""

@@ -13,7 +13,7 @@ def receipts(tenant: str, period: str, channel: str) -> int:
     """Collect delivery reports from a channel's provider and mark messages delivered or bounced."""
     source = wiring.adapter(channel, tenant=tenant)
     try:
-        applied = run_receipts(wiring.ledger(), wiring.run_of(tenant, period), source)
+        applied = run_receipts(wiring.ledger(), wiring.run_of(tenant, period), source, log=get_run_logger())
     finally:
         source.close()
     get_run_logger().info("receipts[%s]: %d applied", channel, applied)

@@ -67,6 +67,11 @@ class PacedAdapter(ChannelAdapter):
         """Reports of the wrapped adapter, by provider."""
         return self.inner.receipts_by_provider()
 
+    @property
+    def read_seconds(self) -> dict[str, float]:
+        """How long the wrapped adapter took to read each provider's reports."""
+        return getattr(self.inner, "read_seconds", {})
+
     def receipts_kept(self) -> None:
         """The wrapped adapter hears that its events are kept."""
         self.inner.receipts_kept()

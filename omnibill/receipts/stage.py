@@ -7,6 +7,8 @@ is read on from where the tenant's last poll stopped (`feed_positions` in the le
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 
 from sqlalchemy.orm import Session
@@ -22,16 +24,21 @@ from omnibill.receipts.payments import record_payments
 EVENTS_PER_TRANSACTION = 2000  # events kept and applied per ledger transaction
 
 
-def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> int:
+def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter,
+                 log: logging.Logger | logging.LoggerAdapter | None = None) -> int:
     """The receipts stage for one channel: the providers' reports since the last call, then every event
-    that waited for its message to be recorded as sent. Returns how many messages changed."""
+    that waited for its message to be recorded as sent. Returns how many messages changed; logs, per provider,
+    how many events were read and how long reading and keeping them took."""
     counts: Counter = Counter()
     with ledger.read() as session:
         adapter.awaiting(awaiting_reports(session, run.id, adapter.channel))  # sent by earlier processes too
         adapter.resume_feeds(feed_positions(session, run.tenant))  # event feeds: only what came since
+    started = time.perf_counter()
     by_provider = adapter.receipts_by_provider()
+    read_seconds = getattr(adapter, "read_seconds", {}) or {p: time.perf_counter() - started for p in by_provider}
     read_to = adapter.feed_positions()
     for provider, events in by_provider.items():
+        started = time.perf_counter()
         receipts = [e for e in events if isinstance(e, ReceiptEvent)]
         payments = [e for e in events if isinstance(e, PaymentEvent)]
         parts = list(chunks(receipts, EVENTS_PER_TRANSACTION)) or [[]]
@@ -45,6 +52,9 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter) -> in
                     counts.update(take_payments(session, payments, run.tenant))
                 if n == len(parts) and provider in read_to:
                     save_feed_positions(session, run.tenant, {provider: read_to[provider]})
+        if log and events:
+            log.info("receipts[%s] %s: %d events read in %.1f s, kept in %.1f s", adapter.channel, provider,
+                     len(events), read_seconds.get(provider, 0.0), time.perf_counter() - started)
     adapter.receipts_kept()  # every event read is in the ledger now
     with ledger.transaction() as session:
         counts.update(apply_pending(session))
