@@ -57,8 +57,9 @@ run: install ## Make a demo extract of $(CUSTOMERS) customers and run the monthl
 	$(BIN)/omnibill demo-data --customers $(CUSTOMERS) --period $(PERIOD) --out $(EXTRACT)
 	$(BIN)/omnibill run --tenant $(TENANT) --period $(PERIOD) --source $(EXTRACT)
 
-test: install ## Run the whole test suite (unit, adapters, integration on SQLite and PostgreSQL, flows)
-	$(BIN)/python -m pytest
+TEST_WORKERS ?= 2
+test: install ## Run the whole test suite (unit, adapters, integration on SQLite and PostgreSQL, flows) in $(TEST_WORKERS) processes
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install ## Benchmark a run: docs/s per stage and end to end, stage overlap, Prefect overhead, peak memory per process (BENCH_ARGS="--database postgresql")
 	$(BIN)/python -m bench.run --customers $(CUSTOMERS) $(BENCH_ARGS)

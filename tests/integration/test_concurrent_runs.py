@@ -29,8 +29,9 @@ def _child_env(prefect_home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
     prefect_home.mkdir(parents=True)
+    # Two ephemeral servers start at once, beside the other tests (pytest-xdist): more than Prefect's 20 s default.
     return env | {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                  "DO_NOT_TRACK": "1"}
+                  "DO_NOT_TRACK": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
 
 
 def _start(name: str, extract: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
