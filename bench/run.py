@@ -42,6 +42,8 @@ class PeakMemory:
 
     def __init__(self, label: str, pid: int):
         self.label, self.pid, self.peaks = label, pid, {}
+        self.minutes: list[int] = []  # the main process's largest resident set in each minute (kB)
+        self._began = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -53,7 +55,15 @@ class PeakMemory:
                 if rss:
                     key = "main" if pid == self.pid else name
                     self.peaks[key] = max(self.peaks.get(key, 0), rss)
+                if pid == self.pid:
+                    minute = int((time.perf_counter() - self._began) // 60)
+                    self.minutes.extend([0] * (minute + 1 - len(self.minutes)))
+                    self.minutes[minute] = max(self.minutes[minute], _status_kb(pid, "VmRSS") or 0)
             self._stop.wait(0.2)
+
+    def timeline(self) -> str:
+        """The main process's resident set minute by minute (MB), for where memory grows in a run."""
+        return " ".join(str(round(kb / 1024)) for kb in self.minutes)
 
     def stop(self) -> dict[str, float]:
         """Peak MB per process kind (children of the same kind: the largest)."""
@@ -216,13 +226,13 @@ class Bench:
     def __init__(self, work: Path, database: str):
         from omnibill.sandbox.runner import sandbox_environment
 
-        self.work = work
+        self.work, self.timelines = work, {}
         smtp, http, self.prefect_port = free_port(), free_port(), free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIBILL_", "PREFECT_"))}
         self.env |= sandbox_environment("127.0.0.1", smtp, http) | {
             "OMNIBILL_SANDBOX__AUTOSTART": "false", "OMNIBILL_NOW": DAYTIME, "OMNIBILL_SECRET_KEY": "bench-secret",
             "PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-            "PREFECT_API_URL": f"http://127.0.0.1:{self.prefect_port}/api", "PREFECT_LOGGING_LEVEL": "WARNING"}
+            "PREFECT_API_URL": f"http://127.0.0.1:{self.prefect_port}/api", "PREFECT_LOGGING_LEVEL": "INFO"}
         self.database = database
         self.log = open(work / "bench.log", "ab")
         self.sandbox = self._spawn(["sandbox", "--smtp-port", str(smtp), "--http-port", str(http)],
@@ -259,7 +269,9 @@ class Bench:
         peak = PeakMemory(args[0], proc.pid)
         out, _ = proc.communicate()
         self.cpu = {k: v - before[k] for k, v in self._cpu_now().items()}
-        return time.perf_counter() - t, peak.stop(), out.decode()
+        found = peak.stop()
+        self.timelines[" ".join(args[:3] if args[0] == "-m" else args[:1])] = peak.timeline()
+        return time.perf_counter() - t, found, out.decode()
 
     def _cpu_now(self) -> dict[str, float]:
         """CPU seconds so far: of waited-for children (the timed run and its processes), sandbox, server."""
@@ -343,6 +355,8 @@ def main() -> None:
     print("\npeak memory (resident, MB), per process:")
     for where, found in peaks.items():
         print(f"  {where:<16} " + ", ".join(f"{k} {v}" for k, v in sorted(found.items(), key=lambda kv: -kv[1])[:5]))
+    for child, line in bench.timelines.items():
+        print(f"  main process of `{child}`, resident set minute by minute (MB): {line}")
     if args.keep:
         print(f"work folder kept: {work}")
     else:
