@@ -4,7 +4,9 @@ Sources (Twilio's own documentation and official examples):
 - Message resource, https://www.twilio.com/docs/messaging/api/message-resource: POST
   /2010-04-01/Accounts/{AccountSid}/Messages.json (form To, From, Body, StatusCallback, MaxPrice), HTTP
   basic auth AccountSid:AuthToken, 201 with the message as JSON (sid, status "queued", price null until
-  sent, price as a negative decimal string, error_code); GET .../Messages/{Sid}.json for one message.
+  sent, price as a negative decimal string, error_code); GET .../Messages/{Sid}.json for one message; GET
+  .../Messages.json lists them newest first, filtered by From, To and DateSent (a day; `DateSent>` on or after
+  it), PageSize up to 1,000, next_page_uri to page on (as the official helper libraries' `list` calls it).
 - Errors, https://www.twilio.com/docs/errors/20003 (401 Authenticate), /21211 (invalid To), /20429:
   the body is JSON {code, message, more_info, status}.
 - Status callbacks, https://www.twilio.com/docs/messaging/guides/track-outbound-message-status: a form
@@ -26,7 +28,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
@@ -44,6 +46,8 @@ API_VERSION = "2010-04-01"
 SOFT_ERRORS = frozenset({"30001", "30003", "30008", "30009", "30017", "30022"})
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SID = re.compile(r"^SM[0-9a-f]{32}$")
+LIST_ABOVE = 50  # more messages awaiting a status than this: read the message list, not each message
+LIST_PAGE = 1000  # the list's largest page
 _IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving"})
 
 
@@ -85,6 +89,7 @@ class TwilioAdapter(ChannelAdapter):
         self.client = client or httpx.Client(
             timeout=settings.timeout_s, auth=(settings.account_sid, settings.auth_token.get_secret_value()))
         self._pending: dict[str, str] = {}  # Twilio sid -> our message id, until a final status is known
+        self._sent_on: dict[str, date] = {}  # Twilio sid -> the day it was sent (UTC), for the list's filter
 
     @property
     def messages_url(self) -> str:
@@ -113,6 +118,7 @@ class TwilioAdapter(ChannelAdapter):
         sid = str(body.get("sid") or "")
         if sid:
             self._pending[sid] = message_id
+            self._sent_on[sid] = datetime.now(timezone.utc).date()
         return DispatchResult(message_id, "sent", provider_ref=sid or None, cost=_price(body.get("price")))
 
     def parse_callback(self, callback: Callback) -> list[ReceiptEvent]:
@@ -133,33 +139,64 @@ class TwilioAdapter(ChannelAdapter):
         event = receipt(message_id, sid, status, form.get("ErrorCode"), _dlr_time(form.get("RawDlrDoneDate")))
         if event:
             self._pending.pop(sid, None)
+            self._sent_on.pop(sid, None)
         return [event] if event else []
 
     def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
-        """Messages sent earlier (the ledger's), fetched by SID by the next poll."""
-        for message_id, sid, _ in sent:
+        """Messages sent earlier (the ledger's), asked about by the next poll."""
+        for message_id, sid, at in sent:
             if _SID.fullmatch(sid or ""):
                 self._pending.setdefault(sid, message_id)
+                self._sent_on.setdefault(sid, (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).date())
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
-        """Final statuses of the messages this adapter sent and has no report for yet (GET one by sid)."""
-        events: list[ReceiptEvent] = []
-        for sid, message_id in list(self._pending.items()):
-            try:
-                response = self.client.get(f"{self.messages_url}/{sid}.json")
-            except httpx.TransportError as exc:
-                raise TransientError(f"Twilio unreachable for message status: {exc}") from exc
-            if response.status_code in (401, 403):
-                raise PermanentError(f"Twilio refused our credentials: {_error(response)}")
-            if not response.is_success:
-                raise TransientError(f"Twilio message status: {_error(response)}")
-            body = response.json()
-            at = _rfc2822(body.get("date_updated")) or datetime.now(timezone.utc)
-            event = receipt(message_id, sid, str(body.get("status", "")), body.get("error_code"), at)
-            if event:
-                events.append(event)
-                del self._pending[sid]
+        """Final statuses of the messages this adapter sent and has no report for yet.
+
+        Up to `LIST_ABOVE` are fetched one by one (GET by sid); more are found in the account's message list,
+        1,000 a page, from our sender and sent since the oldest one's day: for 10,000 SMS, 10 requests
+        rather than 10,000."""
+        events = self._from_the_list() if len(self._pending) > LIST_ABOVE else []
+        if len(self._pending) <= LIST_ABOVE:
+            for sid in list(self._pending):
+                events.extend(self._found(self._get(f"{self.messages_url}/{sid}.json")))
         return events
+
+    def _from_the_list(self) -> list[ReceiptEvent]:
+        today = datetime.now(timezone.utc).date()
+        oldest = min(self._sent_on.get(sid, today) for sid in self._pending)
+        url, params = f"{self.messages_url}.json", {"From": self.settings.sender, "DateSent>": oldest.isoformat(),
+                                                    "PageSize": LIST_PAGE}
+        events: list[ReceiptEvent] = []
+        while url and self._pending:
+            page = self._get(url, params)
+            for body in page.get("messages") or []:
+                if body.get("sid") in self._pending:
+                    events.extend(self._found(body))
+            nxt = page.get("next_page_uri")
+            url, params = (f"{self.settings.base_url}{nxt}" if nxt else ""), None  # the next page's URI has them
+        return events
+
+    def _get(self, url: str, params: dict | None = None) -> dict:
+        try:
+            response = self.client.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise TransientError(f"Twilio unreachable for message status: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise PermanentError(f"Twilio refused our credentials: {_error(response)}")
+        if not response.is_success:
+            raise TransientError(f"Twilio message status: {_error(response)}")
+        return response.json()
+
+    def _found(self, body: dict) -> list[ReceiptEvent]:
+        """The event of a message resource in its final status (and it is no longer pending), else nothing."""
+        sid = str(body.get("sid", ""))
+        at = _rfc2822(body.get("date_updated")) or datetime.now(timezone.utc)
+        event = receipt(self._pending[sid], sid, str(body.get("status", "")), body.get("error_code"), at)
+        if not event:
+            return []
+        del self._pending[sid]
+        self._sent_on.pop(sid, None)
+        return [event]
 
     def close(self) -> None:
         """Stop the workers and close the HTTP client."""

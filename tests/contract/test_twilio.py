@@ -180,3 +180,29 @@ def test_a_new_process_polls_what_an_earlier_one_sent(settings, sandbox, tag):
     later.awaiting(sent)
     assert sorted((e.message_id, e.status) for e in later.fetch_receipts()) == \
            sorted((m.message_id, "delivered") for m in messages)
+
+
+def test_many_awaiting_a_status_are_read_from_the_message_list_in_pages(settings, sandbox, tag, monkeypatch):
+    """Above LIST_ABOVE messages awaiting a status, a poll reads the account's list (our sender, sent since the
+    oldest one's day) a page at a time, not one request per message."""
+    from datetime import datetime, timedelta, timezone
+
+    import channel_adapters.twilio as twilio_module
+
+    monkeypatch.setattr(twilio_module, "LIST_ABOVE", 2)
+    monkeypatch.setattr(twilio_module, "LIST_PAGE", 2)
+    sender = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
+    other = TwilioAdapter(settings.twilio.model_copy(update={"sender": "OtherBrand"}), settings.webhooks.public_url)
+    messages = [message(tag, n) for n in range(5)]
+    sent = [(r.message_id, r.provider_ref, datetime.now(timezone.utc) - timedelta(days=1))
+            for r in sender.send(messages)]
+    list(other.send([message(tag, 8), message(tag, 9)]))  # another sender's, newest: not in our list
+    later = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
+    asked: list[str] = []
+    real_get = later.client.get
+    monkeypatch.setattr(later.client, "get", lambda url, **kw: asked.append(str(url)) or real_get(url, **kw))
+    later.awaiting(sent)
+    events = later.fetch_receipts()
+    assert sorted((e.message_id, e.status) for e in events) == sorted((m.message_id, "delivered") for m in messages)
+    assert len(asked) == 3 and all(u.endswith("/Messages.json") or "Page=" in u for u in asked)  # 5 in pages of 2
+    assert later.fetch_receipts() == [] and len(asked) == 3  # nothing left to ask about

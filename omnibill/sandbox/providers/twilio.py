@@ -19,7 +19,7 @@ import hmac
 import secrets
 import threading
 from datetime import datetime, timezone
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
@@ -148,17 +148,36 @@ def fetch_message(request: Request, account_sid: str, sid: str):
 
 @router.get(ACCOUNT + "/Messages.json")
 def list_messages(request: Request, account_sid: str, PageSize: int = 50, Page: int = 0):  # noqa: N803 (Twilio's names)
-    """The account's messages, newest first, a page at a time (next_page_uri while more are left)."""
+    """The account's messages, newest first, a page at a time (next_page_uri, with the filters, while more are
+    left); filtered by From, To and DateSent / DateSent> / DateSent< (a day, YYYY-MM-DD: on, on or after, on or
+    before it)."""
     if refused := unauthorised(request, account_sid):
         return refused
     size = max(1, min(PageSize, 1000))
+    query = request.query_params
+    filters = {k: query[k] for k in ("From", "To", "DateSent", "DateSent>", "DateSent<") if query.get(k)}
     with _lock:
-        rows = [dict(r) for r in reversed(messages(request).values())]
+        rows = [dict(r) for r in reversed(messages(request).values()) if _matches(r, filters)]
     page = rows[Page * size:(Page + 1) * size]
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+    link = lambda n: f"{uri}?{urlencode({**filters, 'PageSize': size, 'Page': n})}"  # noqa: E731
     more = len(rows) > (Page + 1) * size
     return {"messages": page, "page": Page, "page_size": size, "start": Page * size,
-            "end": Page * size + max(len(page) - 1, 0), "uri": f"{uri}?PageSize={size}&Page={Page}",
-            "first_page_uri": f"{uri}?PageSize={size}&Page=0",
-            "next_page_uri": f"{uri}?PageSize={size}&Page={Page + 1}" if more else None,
-            "previous_page_uri": f"{uri}?PageSize={size}&Page={Page - 1}" if Page else None}
+            "end": Page * size + max(len(page) - 1, 0), "uri": link(Page), "first_page_uri": link(0),
+            "next_page_uri": link(Page + 1) if more else None,
+            "previous_page_uri": link(Page - 1) if Page else None}
+
+
+def _matches(resource: dict, filters: dict[str, str]) -> bool:
+    """Does a message resource pass the list's filters? (A message not yet sent has no date_sent.)"""
+    if "From" in filters and resource["from"] != filters["From"]:
+        return False
+    if "To" in filters and resource["to"][-4:] != filters["To"][-4:]:  # we keep the number masked
+        return False
+    dated = {k: v for k, v in filters.items() if k.startswith("DateSent")}
+    if not dated:
+        return True
+    if not resource["date_sent"]:
+        return False
+    day = parsedate_to_datetime(resource["date_sent"]).date().isoformat()
+    return all({"DateSent": day == v, "DateSent>": day >= v, "DateSent<": day <= v}[k] for k, v in dated.items())
