@@ -342,12 +342,21 @@ def messages_without_fallback(session: Session, run_id: str) -> list[Message]:
     return list(session.scalars(stmt))
 
 
-def messages_by_ids(session: Session, ids: Iterable[str], lock: bool = False) -> list[Message]:
-    """Messages by id (unknown ids ignored); with `lock`, locked until the transaction ends (PostgreSQL), in id
-    order like every other writer, so that what is decided on their states holds when it is written."""
-    ids = sorted(set(ids))
+def messages_by_ids(session: Session, ids: Iterable[str]) -> list[Message]:
+    """Messages by id (unknown ids ignored)."""
+    ids = list(ids)
     found: list[Message] = []
     for part in chunks(ids):
-        stmt = select(Message).where(Message.id.in_(part))
-        found.extend(session.scalars(stmt.order_by(Message.id).with_for_update() if lock else stmt))
+        found.extend(session.scalars(select(Message).where(Message.id.in_(part))))
+    return found
+
+
+def message_states(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, bool, bool]]:
+    """(state, permanent, opened) of messages by id, locked until the transaction ends (PostgreSQL) in id order
+    like every other writer, so that what is decided on them holds when it is written."""
+    found: dict[str, tuple[str, bool, bool]] = {}
+    for part in chunks(sorted(set(ids))):
+        stmt = (select(Message.id, Message.state, Message.permanent, Message.opened_at.is_not(None))
+                .where(Message.id.in_(part)).order_by(Message.id).with_for_update())
+        found.update({i: (st, bool(perm), bool(opened)) for i, st, perm, opened in session.execute(stmt)})
     return found

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from channel_adapters.base import ReceiptEvent
 from omnibill.ledger.events import mark_applied, pending_events, store_events
-from omnibill.ledger.models import Message, ProviderEvent
+from omnibill.ledger.models import ProviderEvent
 from omnibill.ledger.portal import mark_opened_by_ids
-from omnibill.ledger.repository import add_receipts, messages_by_ids, set_states
+from omnibill.ledger.repository import add_receipts, message_states, set_states
 from omnibill.privacy import scrub
 
 WAIT_FOR_SEND = timedelta(days=2)  # an event for a message never recorded as sent is kept this long
@@ -47,9 +47,8 @@ def apply_pending(session: Session, message_ids: set[str] | None = None) -> Coun
     opens, the moves in rounds, the receipts, the events marked): no statement per event.
     """
     events = pending_events(session, message_ids)
-    messages = {m.id: m for m in messages_by_ids(session, {e.message_id for e in events if e.message_id},
-                                                 lock=True)}
-    plan = _Plan(datetime.now(timezone.utc), messages)
+    states = message_states(session, {e.message_id for e in events if e.message_id})
+    plan = _Plan(datetime.now(timezone.utc), states)
     for event in events:  # oldest first; what they do is decided per message state, so order does not matter
         plan.decide(event)
     return plan.write(session)
@@ -69,10 +68,10 @@ class _Step:
 class _Plan:
     """Events decided against the messages' states as the earlier events of the call leave them."""
 
-    def __init__(self, now: datetime, messages: dict[str, Message]) -> None:
+    def __init__(self, now: datetime, states: dict[str, tuple[str, bool, bool]]) -> None:
         self.now = now
-        self.state = {i: (m.state, bool(m.permanent)) for i, m in messages.items()}
-        self.opened = {i for i, m in messages.items() if m.opened_at is not None}
+        self.state = {i: (state, permanent) for i, (state, permanent, _) in states.items()}
+        self.opened = {i for i, (_, _, opened) in states.items() if opened}
         self.steps: dict[str, list[_Step]] = {}  # by message, in event order
 
     def decide(self, event: ProviderEvent) -> None:
