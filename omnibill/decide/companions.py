@@ -17,9 +17,20 @@ from omnibill.ledger.repository import documents_with_customers, set_states
 
 def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime, store) -> int:
     """Store the notice text of companions whose primary was sent and mark them ready to send; returns how many."""
-    held = held_companions(session, run.id)
+    released, after = 0, ""
+    while after is not None:
+        count, after = release_some(session, run, rules, now, store, after)
+        released += count
+    return released
+
+
+def release_some(session: Session, run: BillingRun, rules: TenantRules, now: datetime, store, after: str = "",
+                 limit: int = 1000) -> tuple[int, str | None]:
+    """`release` for at most `limit` held companions, those after the id `after`: how many were released, and the
+    id to go on after (None when none are left)."""
+    held = held_companions(session, run.id, after, limit)
     if not held:
-        return 0
+        return 0, None
     found = documents_with_customers(session, {m.document_id for m, _ in held})
     changes, released = [], 0
     for message, primaries in held:
@@ -38,7 +49,7 @@ def release(session: Session, run: BillingRun, rules: TenantRules, now: datetime
             changes.append({"id": message.id, "from_state": "held", "state": "cancelled",
                             "reason": "cancelled: the document did not reach a channel this notice points to"})
     set_states(session, changes)
-    return released
+    return released, held[-1][0].id
 
 
 def _store_notice(store, run: BillingRun, doc, party, channel: str, primary: str, rules: TenantRules) -> dict:

@@ -45,12 +45,32 @@ def run_decide(ledger: Ledger, run: BillingRun, batch_no: int, rules: TenantRule
         return decide_batch(session, run, batch_no, rules, hash_key=hash_key, now=now, mailbox_lookup=lookup)
 
 
+FALLBACKS_PER_TRANSACTION = 1000  # failed messages, or held companion notices, handled per ledger transaction
+
+
 def run_fallbacks(ledger: Ledger, run: BillingRun, rules: TenantRules, store, *, hash_key: bytes,
                   now: datetime | None = None) -> int:
-    """After a dispatch round: plan fallbacks, release companion notices and scheduled messages that are due."""
+    """After a dispatch round: plan fallbacks, release companion notices and scheduled messages that are due.
+
+    A chunk at a time, each in its own transaction, so memory and the time the ledger is held do not grow with
+    the run (a large run releases tens of thousands of companion notices after its first round)."""
+    now = now or datetime.now(timezone.utc)
+    planned, after = 0, ""
+    while after is not None:
+        with ledger.transaction() as session:
+            failed = messages_without_fallback(session, run.id, after, FALLBACKS_PER_TRANSACTION)
+            if failed:
+                planned += plan_fallbacks(session, run, failed, rules, hash_key=hash_key, now=now, store=store,
+                                          release=False)
+        after = failed[-1].id if failed else None
+    after = ""
+    while after is not None:
+        with ledger.transaction() as session:
+            released, after = companions.release_some(session, run, rules, now, store, after,
+                                                      FALLBACKS_PER_TRANSACTION)
+        planned += released
     with ledger.transaction() as session:
-        return plan_fallbacks(session, run, messages_without_fallback(session, run.id), rules, hash_key=hash_key,
-                              now=now, store=store)
+        return planned + promote_due(session, run.id, now)
 
 
 def run_release(ledger: Ledger, run: BillingRun, *, now: datetime | None = None) -> int:
@@ -79,9 +99,9 @@ def decide_batch(session: Session, run: BillingRun, batch_no: int, rules: Tenant
 
 
 def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message], rules: TenantRules, *,
-                   hash_key: bytes, now: datetime | None = None, store=None) -> int:
-    """After permanent failures: remember bounced addresses, plan the next channel of each chain,
-    release companion notices whose primary was sent, and scheduled messages that are due."""
+                   hash_key: bytes, now: datetime | None = None, store=None, release: bool = True) -> int:
+    """After permanent failures: remember bounced addresses, plan the next channel of each chain, and (with
+    `release`) release companion notices whose primary was sent, and scheduled messages that are due."""
     now = now or datetime.now(timezone.utc)
     add_suppressions(session, run.tenant, failed)
     primaries = [m for m in failed if m.kind == "primary"]  # a failed notice or letter plans no new channel
@@ -101,6 +121,8 @@ def plan_fallbacks(session: Session, run: BillingRun, failed: Sequence[Message],
                                  + row["reason"])
         add_messages(session, rows)
         planned = sum(1 for r in rows if r["kind"] == "primary")
+    if not release:
+        return planned
     released = companions.release(session, run, rules, now, store)
     return planned + released + promote_due(session, run.id, now)
 

@@ -100,9 +100,12 @@ def promote_due(session: Session, run_id: str, now: datetime, batch_no: int | No
     return len(due)
 
 
-def held_companions(session: Session, run_id: str) -> list[tuple[Message, list[Message]]]:
-    """Companion notices waiting for their primary, each with its document's primary messages."""
-    stmt = select(Message).where(Message.run_id == run_id, Message.kind == "companion", Message.state == "held")
+def held_companions(session: Session, run_id: str, after: str = "", limit: int | None = None
+                    ) -> list[tuple[Message, list[Message]]]:
+    """Companion notices waiting for their primary (in id order, after the id `after`, at most `limit`), each with
+    its document's primary messages."""
+    stmt = select(Message).where(Message.run_id == run_id, Message.kind == "companion", Message.state == "held",
+                                 Message.id > after).order_by(Message.id).limit(limit)
     held = list(session.scalars(stmt))
     primaries: dict[str, list[Message]] = {}
     for chunk in chunks([m.document_id for m in held]):

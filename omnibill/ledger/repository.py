@@ -334,11 +334,13 @@ def quarantined(session: Session, run_id: str, table: str | None = None) -> list
     return list(session.scalars(stmt.order_by(QuarantinedRow.table_name, QuarantinedRow.row_number)))
 
 
-def messages_without_fallback(session: Session, run_id: str) -> list[Message]:
-    """Permanently failed messages for which no fallback message has been planned yet."""
+def messages_without_fallback(session: Session, run_id: str, after: str = "", limit: int | None = None
+                              ) -> list[Message]:
+    """Permanently failed messages for which no fallback message has been planned yet (in id order, after the id
+    `after`, at most `limit`)."""
     successor = select(Message.fallback_of).where(Message.run_id == run_id, Message.fallback_of.is_not(None))
     stmt = (select(Message).where(Message.run_id == run_id, Message.state == "failed", Message.permanent,
-                                  Message.id.not_in(successor)).order_by(Message.id))
+                                  Message.id.not_in(successor), Message.id > after).order_by(Message.id).limit(limit))
     return list(session.scalars(stmt))
 
 

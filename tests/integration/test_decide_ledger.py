@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from config.tenant import load_tenant
 from omnibill import wiring
-from omnibill.decide.stage import decide_batch, plan_fallbacks
+from omnibill.decide.stage import decide_batch, plan_fallbacks, run_fallbacks
 from omnibill.decide.explain import explain_customer, render_text
 from omnibill.extract.results import ValidatedExtract
 from omnibill.extract.stage import store_extract
@@ -154,7 +154,9 @@ def test_quiet_hours_schedule_sms_and_release_it_when_due(ledger):
     assert messages(ledger, run)["M1/sms/primary"].state == "planned"
 
 
-def test_companion_notice_is_released_after_the_primary_and_cancelled_without_it(ledger, tmp_path):
+@pytest.mark.parametrize("per_transaction", [None, 1])  # plan_fallbacks in one transaction, or the run's stage
+def test_companion_notice_is_released_after_the_primary_and_cancelled_without_it(ledger, tmp_path, monkeypatch,
+                                                                                  per_transaction):
     customers = [party("C1", digital_mailbox="kivra", mobile="0701234567"),
                  party("C2", digital_mailbox="kivra", mobile="0701234568", email="b@example.se")]
     consents = {"C1": opt_in(service=["sms"]), "C2": opt_in(service=["sms"], invoice=["email"])}
@@ -166,8 +168,13 @@ def test_companion_notice_is_released_after_the_primary_and_cancelled_without_it
     mark(ledger, [found["INV-1/mailbox/primary"].id], "sent")
     mark(ledger, [found["INV-2/mailbox/primary"].id], "failed", permanent=True, reason="404 recipient not registered")
     store = LocalStore(tmp_path / "store")
-    with ledger.transaction() as s:
-        assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, hash_key=KEY, now=NOON, store=store) == 2
+    if per_transaction:  # a transaction per failed message and per held notice
+        monkeypatch.setattr("omnibill.decide.stage.FALLBACKS_PER_TRANSACTION", per_transaction)
+        assert run_fallbacks(ledger, run, RULES, store, hash_key=KEY, now=NOON) == 2
+    else:
+        with ledger.transaction() as s:
+            assert plan_fallbacks(s, run, messages_without_fallback(s, run.id), RULES, hash_key=KEY, now=NOON,
+                                  store=store) == 2
     found = messages(ledger, run)
     notice = found["INV-1/sms/companion"]
     assert notice.state == "rendered" and notice.cost == Decimal(str(RULES.costs["sms"]))
