@@ -30,7 +30,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sending import SendPool, post_one, provider_text
+from channel_adapters.sending import SendPool, get_json, post_one, provider_text
 from config.providers import ElksSettings
 
 COST_UNIT = Decimal(10000)  # 46elks states costs in 10000ths of the account currency
@@ -159,15 +159,8 @@ class ElksAdapter(ChannelAdapter):
             params = {**params, "start": page["next"]}
 
     def _history_page(self, params: dict) -> dict:
-        try:
-            response = self.client.get(f"{self.settings.base_url}/sms", params=params)
-        except httpx.TransportError as exc:
-            raise TransientError(f"46elks unreachable for SMS history: {exc}") from exc
-        if response.status_code in (401, 403):
-            raise PermanentError(f"46elks refused our account: HTTP {response.status_code}")
-        if not response.is_success:
-            raise TransientError(f"46elks SMS history: HTTP {response.status_code} {provider_text(response.text)}")
-        return response.json()
+        return get_json(self.client, f"{self.settings.base_url}/sms", params, "46elks", "SMS history",
+                        lambda r: f"HTTP {r.status_code} {provider_text(r.text)}")
 
     @staticmethod
     def _event(message_id: str, elks_id: str, status: str, delivered: str | None) -> ReceiptEvent | None:

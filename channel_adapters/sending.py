@@ -169,3 +169,18 @@ def provider_text(text: str) -> str:
     """A provider's error text for our logs and ledger, at most 200 characters: personal data masked, and the
     numbers it quotes back too, however short (a provider echoes the number we sent, national or not)."""
     return _SHORT_NUMBER.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], scrub(text))[:200]
+
+
+def get_json(client: httpx.Client, url: str, params: dict | None, provider: str, what: str,
+             error: Callable[[httpx.Response], str]) -> dict:
+    """GET a provider's JSON resource (a status, a page of history): TransientError when the provider cannot be
+    reached or answers with a failure, PermanentError when it refuses our credentials; `error` words an answer."""
+    try:
+        response = client.get(url, params=params)
+    except httpx.TransportError as exc:
+        raise TransientError(f"{provider} unreachable for {what}: {exc}") from exc
+    if response.status_code in (401, 403):
+        raise PermanentError(f"{provider} refused our credentials: {error(response)}")
+    if not response.is_success:
+        raise TransientError(f"{provider} {what}: {error(response)}")
+    return response.json()

@@ -37,7 +37,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sending import SendPool, post_one, provider_text
+from channel_adapters.sending import SendPool, get_json, post_one, provider_text
 from config.providers import TwilioSettings
 
 API_VERSION = "2010-04-01"
@@ -177,15 +177,7 @@ class TwilioAdapter(ChannelAdapter):
         return events
 
     def _get(self, url: str, params: dict | None = None) -> dict:
-        try:
-            response = self.client.get(url, params=params)
-        except httpx.TransportError as exc:
-            raise TransientError(f"Twilio unreachable for message status: {exc}") from exc
-        if response.status_code in (401, 403):
-            raise PermanentError(f"Twilio refused our credentials: {_error(response)}")
-        if not response.is_success:
-            raise TransientError(f"Twilio message status: {_error(response)}")
-        return response.json()
+        return get_json(self.client, url, params, "Twilio", "message status", _error)
 
     def _found(self, body: dict) -> list[ReceiptEvent]:
         """The event of a message resource in its final status (and it is no longer pending), else nothing."""
