@@ -7,6 +7,7 @@ Sources (Twilio's own documentation and official examples):
   sent, price as a negative decimal string, error_code); GET .../Messages/{Sid}.json for one message; GET
   .../Messages.json lists them newest first, filtered by From, To and DateSent (a day; `DateSent>` on or after
   it), PageSize up to 1,000, next_page_uri to page on (as the official helper libraries' `list` calls it).
+  We filter by From only: a message that failed before it was sent has no date_sent.
 - Errors, https://www.twilio.com/docs/errors/20003 (401 Authenticate), /21211 (invalid To), /20429:
   the body is JSON {code, message, more_info, status}.
 - Status callbacks, https://www.twilio.com/docs/messaging/guides/track-outbound-message-status: a form
@@ -28,7 +29,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
@@ -89,7 +90,7 @@ class TwilioAdapter(ChannelAdapter):
         self.client = client or httpx.Client(
             timeout=settings.timeout_s, auth=(settings.account_sid, settings.auth_token.get_secret_value()))
         self._pending: dict[str, str] = {}  # Twilio sid -> our message id, until a final status is known
-        self._sent_on: dict[str, date] = {}  # Twilio sid -> the day it was sent (UTC), for the list's filter
+        self._sent_at: dict[str, datetime] = {}  # Twilio sid -> when we sent it, for how far to page the list
 
     @property
     def messages_url(self) -> str:
@@ -118,7 +119,7 @@ class TwilioAdapter(ChannelAdapter):
         sid = str(body.get("sid") or "")
         if sid:
             self._pending[sid] = message_id
-            self._sent_on[sid] = datetime.now(timezone.utc).date()
+            self._sent_at[sid] = datetime.now(timezone.utc)
         return DispatchResult(message_id, "sent", provider_ref=sid or None, cost=_price(body.get("price")))
 
     def parse_callback(self, callback: Callback) -> list[ReceiptEvent]:
@@ -139,7 +140,7 @@ class TwilioAdapter(ChannelAdapter):
         event = receipt(message_id, sid, status, form.get("ErrorCode"), _dlr_time(form.get("RawDlrDoneDate")))
         if event:
             self._pending.pop(sid, None)
-            self._sent_on.pop(sid, None)
+            self._sent_at.pop(sid, None)
         return [event] if event else []
 
     def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
@@ -147,14 +148,13 @@ class TwilioAdapter(ChannelAdapter):
         for message_id, sid, at in sent:
             if _SID.fullmatch(sid or ""):
                 self._pending.setdefault(sid, message_id)
-                self._sent_on.setdefault(sid, (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).date())
+                self._sent_at.setdefault(sid, at if at.tzinfo else at.replace(tzinfo=timezone.utc))
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Final statuses of the messages this adapter sent and has no report for yet.
 
         Up to `LIST_ABOVE` are fetched one by one (GET by sid); more are found in the account's message list,
-        1,000 a page, from our sender and sent since the oldest one's day: for 10,000 SMS, 10 requests
-        rather than 10,000."""
+        1,000 a page, from our sender, newest first: for 10,000 SMS, about 10 requests rather than 10,000."""
         events = self._from_the_list() if len(self._pending) > LIST_ABOVE else []
         if len(self._pending) <= LIST_ABOVE:
             for sid in list(self._pending):
@@ -162,16 +162,21 @@ class TwilioAdapter(ChannelAdapter):
         return events
 
     def _from_the_list(self) -> list[ReceiptEvent]:
-        today = datetime.now(timezone.utc).date()
-        oldest = min(self._sent_on.get(sid, today) for sid in self._pending)
-        url, params = f"{self.messages_url}.json", {"From": self.settings.sender, "DateSent>": oldest.isoformat(),
-                                                    "PageSize": LIST_PAGE}
+        """Page the sender's messages, newest first, until every pending one was found or the pages reach a day
+        before the oldest was sent (a day's margin: Twilio's clock and ours, a send across midnight). Not filtered
+        by DateSent: a message that failed before it was sent has none."""
+        now = datetime.now(timezone.utc)
+        before = min(self._sent_at.get(sid, now) for sid in self._pending) - timedelta(days=1)
+        url, params = f"{self.messages_url}.json", {"From": self.settings.sender, "PageSize": LIST_PAGE}
         events: list[ReceiptEvent] = []
         while url and self._pending:
             page = self._get(url, params)
             for body in page.get("messages") or []:
                 if body.get("sid") in self._pending:
                     events.extend(self._found(body))
+            last = (page.get("messages") or [{}])[-1]
+            if (_rfc2822(last.get("date_created")) or now) < before:
+                break  # older than anything we wait for
             nxt = page.get("next_page_uri")
             url, params = (f"{self.settings.base_url}{nxt}" if nxt else ""), None  # the next page's URI has them
         return events
@@ -187,7 +192,7 @@ class TwilioAdapter(ChannelAdapter):
         if not event:
             return []
         del self._pending[sid]
-        self._sent_on.pop(sid, None)
+        self._sent_at.pop(sid, None)
         return [event]
 
     def close(self) -> None:

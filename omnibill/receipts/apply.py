@@ -44,7 +44,7 @@ def apply_pending(session: Session, message_ids: set[str] | None = None) -> Coun
     """Apply the events that can be applied now (of these messages, or all); the rest keep waiting.
 
     Decided in memory, written in a few statements per chunk (the messages locked in id order first, then the
-    opens, the moves in rounds, the receipts, the events marked): no statement per event.
+    moves in rounds, the opens, the receipts, the events marked): no statement per event.
     """
     events = pending_events(session, message_ids)
     states = message_states(session, {e.message_id for e in events if e.message_id})
@@ -113,14 +113,13 @@ class _Plan:
                      receipt={"message_id": mid, "status": event.status, "detail": event.detail})
 
     def write(self, session: Session) -> Counter:
-        steps = [s for theirs in self.steps.values() for s in theirs]
-        opens = {s.message_id: s.opened_at for s in steps if s.opened_at is not None}
+        self._move_in_rounds(session)  # first: the events of a message moved meanwhile wait, its opens too
+        kept = [s for theirs in self.steps.values() for s in theirs]
+        opens = {s.message_id: s.opened_at for s in kept if s.opened_at is not None}
         marked = set(mark_opened_by_ids(session, opens))
-        for s in steps:
+        for s in kept:
             if s.opened_at is not None and s.message_id not in marked:
                 s.outcome = "ignored: opened before"
-        self._move_in_rounds(session)
-        kept = [s for theirs in self.steps.values() for s in theirs]
         add_receipts(session, [s.receipt for s in sorted(kept, key=lambda s: s.event_id) if s.receipt])
         mark_applied(session, {s.event_id: s.outcome for s in kept})
         return Counter(s.outcome.split(":")[0] for s in kept)

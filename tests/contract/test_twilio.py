@@ -183,8 +183,8 @@ def test_a_new_process_polls_what_an_earlier_one_sent(settings, sandbox, tag):
 
 
 def test_many_awaiting_a_status_are_read_from_the_message_list_in_pages(settings, sandbox, tag, monkeypatch):
-    """Above LIST_ABOVE messages awaiting a status, a poll reads the account's list (our sender, sent since the
-    oldest one's day) a page at a time, not one request per message."""
+    """Above LIST_ABOVE messages awaiting a status, a poll reads the account's list (our sender's messages, newest
+    first) a page at a time, not one request per message."""
     from datetime import datetime, timedelta, timezone
 
     import channel_adapters.twilio as twilio_module
@@ -206,3 +206,21 @@ def test_many_awaiting_a_status_are_read_from_the_message_list_in_pages(settings
     assert sorted((e.message_id, e.status) for e in events) == sorted((m.message_id, "delivered") for m in messages)
     assert len(asked) == 3 and all(u.endswith("/Messages.json") or "Page=" in u for u in asked)  # 5 in pages of 2
     assert later.fetch_receipts() == [] and len(asked) == 3  # nothing left to ask about
+
+
+def test_the_list_is_paged_no_further_back_than_a_day_before_the_oldest_send(settings, sandbox, tag, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    import channel_adapters.twilio as twilio_module
+
+    monkeypatch.setattr(twilio_module, "LIST_ABOVE", 2)
+    monkeypatch.setattr(twilio_module, "LIST_PAGE", 2)
+    sender = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
+    in_two_days = datetime.now(timezone.utc) + timedelta(days=2)  # as if the ledger said so: Twilio's are older
+    sent = [(r.message_id, r.provider_ref, in_two_days) for r in sender.send([message(tag, n) for n in range(5)])]
+    later = TwilioAdapter(settings.twilio, settings.webhooks.public_url)
+    asked: list[str] = []
+    real_get = later.client.get
+    monkeypatch.setattr(later.client, "get", lambda url, **kw: asked.append(str(url)) or real_get(url, **kw))
+    later.awaiting(sent)
+    assert len(later.fetch_receipts()) == 2 and len(asked) == 1  # the first page is already older: no more pages
