@@ -89,8 +89,8 @@ class TwilioAdapter(ChannelAdapter):
         self.public_url = public_url.rstrip("/")
         self.client = client or httpx.Client(
             timeout=settings.timeout_s, auth=(settings.account_sid, settings.auth_token.get_secret_value()))
-        self._pending: dict[str, str] = {}  # Twilio sid -> our message id, until a final status is known
-        self._sent_at: dict[str, datetime] = {}  # Twilio sid -> when we sent it, for how far to page the list
+        # Twilio sid -> (our message id, when it was sent), until a final status is known
+        self._pending: dict[str, tuple[str, datetime]] = {}
 
     @property
     def messages_url(self) -> str:
@@ -118,8 +118,7 @@ class TwilioAdapter(ChannelAdapter):
         body = response.json()
         sid = str(body.get("sid") or "")
         if sid:
-            self._pending[sid] = message_id
-            self._sent_at[sid] = datetime.now(timezone.utc)
+            self._pending[sid] = (message_id, datetime.now(timezone.utc))
         return DispatchResult(message_id, "sent", provider_ref=sid or None, cost=_price(body.get("price")))
 
     def parse_callback(self, callback: Callback) -> list[ReceiptEvent]:
@@ -140,15 +139,13 @@ class TwilioAdapter(ChannelAdapter):
         event = receipt(message_id, sid, status, form.get("ErrorCode"), _dlr_time(form.get("RawDlrDoneDate")))
         if event:
             self._pending.pop(sid, None)
-            self._sent_at.pop(sid, None)
         return [event] if event else []
 
     def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
         """Messages sent earlier (the ledger's), asked about by the next poll."""
         for message_id, sid, at in sent:
             if _SID.fullmatch(sid or ""):
-                self._pending.setdefault(sid, message_id)
-                self._sent_at.setdefault(sid, at if at.tzinfo else at.replace(tzinfo=timezone.utc))
+                self._pending.setdefault(sid, (message_id, at if at.tzinfo else at.replace(tzinfo=timezone.utc)))
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
         """Final statuses of the messages this adapter sent and has no report for yet.
@@ -166,7 +163,7 @@ class TwilioAdapter(ChannelAdapter):
         before the oldest was sent (a day's margin: Twilio's clock and ours, a send across midnight). Not filtered
         by DateSent: a message that failed before it was sent has none."""
         now = datetime.now(timezone.utc)
-        before = min(self._sent_at.get(sid, now) for sid in self._pending) - timedelta(days=1)
+        before = min(sent_at for _, sent_at in self._pending.values()) - timedelta(days=1)
         url, params = f"{self.messages_url}.json", {"From": self.settings.sender, "PageSize": LIST_PAGE}
         events: list[ReceiptEvent] = []
         while url and self._pending:
@@ -188,11 +185,10 @@ class TwilioAdapter(ChannelAdapter):
         """The event of a message resource in its final status (and it is no longer pending), else nothing."""
         sid = str(body.get("sid", ""))
         at = _rfc2822(body.get("date_updated")) or datetime.now(timezone.utc)
-        event = receipt(self._pending[sid], sid, str(body.get("status", "")), body.get("error_code"), at)
+        event = receipt(self._pending[sid][0], sid, str(body.get("status", "")), body.get("error_code"), at)
         if not event:
             return []
         del self._pending[sid]
-        self._sent_at.pop(sid, None)
         return [event]
 
     def close(self) -> None:

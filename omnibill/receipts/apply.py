@@ -129,10 +129,9 @@ class _Plan:
         A move found already made by another writer is ignored, and the message's later events wait for the
         next call (they were decided on a state that did not come to be)."""
         todo = {mid: [s for s in theirs if s.change] for mid, theirs in self.steps.items()}
+        todo = {mid: changes for mid, changes in todo.items() if changes}
         while todo:
-            round_ = {mid: changes.pop(0) for mid, changes in todo.items() if changes}
-            if not round_:
-                break
+            round_ = {mid: changes.pop(0) for mid, changes in todo.items()}
             moved = set(set_states(session, [s.change for s in round_.values()]))
             for mid, step in round_.items():
                 if mid not in moved:
