@@ -20,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.processes import free_port, wait_listening
 from channel_adapters.base import Attachment, ChannelAdapter, OutboundMessage
 
 REPO = Path(__file__).resolve().parents[1]
