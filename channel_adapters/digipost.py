@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
+from channel_adapters.sending import new_client
 from config.providers import DigipostSettings
 
 MEDIA_TYPE = "application/vnd.digipost-v8+xml"
@@ -65,8 +67,8 @@ def digipost_uuid(message_id: str) -> str:
 def load_signing_key(settings: DigipostSettings, data_dir: Path) -> tuple[rsa.RSAPrivateKey, bool]:
     """The RSA key that signs requests, and whether it is the sandbox key made once under `data_dir`."""
     if settings.private_key_path:
-        key = serialization.load_pem_private_key(Path(settings.private_key_path).read_bytes(), password=None)
-        return key, False  # type: ignore[return-value]
+        path = Path(settings.private_key_path)
+        return _pem_key(str(path), path.stat().st_mtime_ns), False
     path = Path(data_dir) / "digipost" / "sandbox-signing-key.pem"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,13 @@ def load_signing_key(settings: DigipostSettings, data_dir: Path) -> tuple[rsa.RS
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         path.touch(mode=0o600)
         path.write_bytes(pem)
-    return serialization.load_pem_private_key(path.read_bytes(), password=None), True  # type: ignore[return-value]
+    return _pem_key(str(path), path.stat().st_mtime_ns), True
+
+
+@lru_cache(maxsize=8)
+def _pem_key(path: str, _mtime_ns: int) -> rsa.RSAPrivateKey:
+    # Parsed once per process (every dispatch task builds its adapter); the mtime in the key picks up a new file.
+    return serialization.load_pem_private_key(Path(path).read_bytes(), password=None)  # type: ignore[return-value]
 
 
 def _el(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -110,7 +118,7 @@ class DigipostAdapter(ChannelAdapter):
 
     def __init__(self, settings: DigipostSettings, data_dir: Path, client: httpx.Client | None = None):
         self.settings = settings
-        self.client = client or httpx.Client(timeout=settings.timeout_s)
+        self.client = client or new_client(settings.timeout_s)
         self._key, self._sandbox_key = load_signing_key(settings, data_dir)
         self._key_registered = False
         self._certificate: x509.Certificate | None = None

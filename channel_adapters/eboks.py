@@ -26,6 +26,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, CursorFeed, DispatchResult,
                                    OutboundMessage, PermanentError, ReceiptEvent, TransientError)
+from channel_adapters.sending import new_client
 from config.providers import EboksSettings
 
 EVENT_STATUS = {"DELIVERED": "delivered", "READ": "read", "FAILED": "failed"}
@@ -42,7 +43,7 @@ class EboksAdapter(CursorFeed, ChannelAdapter):
 
     def __init__(self, settings: EboksSettings, client: httpx.Client | None = None):
         self.settings = settings
-        self.client = client or httpx.Client(timeout=settings.timeout_s)
+        self.client = client or new_client(settings.timeout_s)
         self._token: tuple[str, float] | None = None
 
     def _url(self, path: str) -> str:

@@ -30,7 +30,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sending import SendPool, get_json, post_one, provider_text
+from channel_adapters.sending import SendPool, get_json, new_client, post_one, provider_text
 from config.providers import ElksSettings
 
 COST_UNIT = Decimal(10000)  # 46elks states costs in 10000ths of the account currency
@@ -74,8 +74,8 @@ class ElksAdapter(ChannelAdapter):
         self.pool = SendPool(connections)
         self.public_url = public_url.rstrip("/")
         self.callback_key = callback_key
-        self.client = client or httpx.Client(
-            timeout=settings.timeout_s, auth=(settings.username, settings.password.get_secret_value()))
+        self.client = client or new_client(settings.timeout_s,
+                                           auth=(settings.username, settings.password.get_secret_value()))
         self._pending: dict[str, tuple[str, datetime]] = {}  # 46elks id -> (our message id, created)
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:

@@ -42,7 +42,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, CursorFeed, DispatchResult,
                                    OutboundMessage, PaymentEvent, PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sending import SendPool
+from channel_adapters.sending import SendPool, new_client
 from config.providers import KivraSettings
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class KivraAdapter(CursorFeed, ChannelAdapter):
         self.settings = settings
         self.pool = SendPool(connections)
         self.webhook_url = f"{public_url.rstrip('/')}/webhooks/kivra"
-        self.client = client or httpx.Client(timeout=settings.timeout_s)
+        self.client = client or new_client(settings.timeout_s)
         self.message_for = message_for  # content key -> our message id (the ledger's provider_ref), for webhooks
         self._sent: dict[str, str] = {}
         self._held: str | None = None  # a position to read again from (see fetch_receipts)

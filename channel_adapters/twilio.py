@@ -38,7 +38,7 @@ import httpx
 
 from channel_adapters.base import (Callback, CallbackRejected, ChannelAdapter, DispatchResult, OutboundMessage,
                                    PermanentError, ReceiptEvent, TransientError)
-from channel_adapters.sending import SendPool, get_json, post_one, provider_text
+from channel_adapters.sending import SendPool, get_json, new_client, post_one, provider_text
 from config.providers import TwilioSettings
 
 API_VERSION = "2010-04-01"
@@ -87,8 +87,8 @@ class TwilioAdapter(ChannelAdapter):
         self.settings = settings
         self.pool = SendPool(connections)
         self.public_url = public_url.rstrip("/")
-        self.client = client or httpx.Client(
-            timeout=settings.timeout_s, auth=(settings.account_sid, settings.auth_token.get_secret_value()))
+        self.client = client or new_client(
+            settings.timeout_s, auth=(settings.account_sid, settings.auth_token.get_secret_value()))
         # Twilio sid -> (our message id, when it was sent), until a final status is known
         self._pending: dict[str, tuple[str, datetime]] = {}
 

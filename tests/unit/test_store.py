@@ -71,12 +71,20 @@ def test_the_s3_prefix_is_kept_out_of_keys(s3):
     assert whole.keys() == ["tenant-a/x.xml"] and whole.get("tenant-a/x.xml") == b"<a/>"
 
 
-@pytest.mark.parametrize("key", ["../outside.pdf", "a/../../outside.pdf", "/etc/passwd"])
+@pytest.mark.parametrize("key", ["../outside.pdf", "a/../../outside.pdf", "/etc/passwd", "", ".", "a/..", "..",
+                                 "a/./../../outside.pdf"])
 def test_a_local_key_cannot_escape_the_folder(tmp_path, key):
     store = LocalStore(tmp_path / "store")
     with pytest.raises(ValueError, match="escapes"):
         store.put(key, b"x")
     assert not (tmp_path / "outside.pdf").exists()
+
+
+def test_a_key_with_dots_inside_the_folder_is_the_file_it_names(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.put("a/./b/../c.pdf", b"x")
+    assert store.get("a/c.pdf") == b"x" and store.keys() == ["a/c.pdf"]
+    assert store.get("a/..x/../c.pdf") == b"x"  # "..x" is a name, not the parent
 
 
 def test_half_written_files_are_not_listed(tmp_path):
