@@ -8,14 +8,21 @@ resend is delivered again, so results are yielded one by one and recorded before
 
 from __future__ import annotations
 
+import io
 import smtplib
 import threading
 from collections.abc import Iterator, Sequence
-from email.message import EmailMessage
+from email.encoders import encode_base64
+from email.generator import BytesGenerator
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import SMTPUTF8, compat32
 from email.utils import formataddr, formatdate
 from pathlib import Path
 
-from channel_adapters.base import (ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
+from channel_adapters.base import (Attachment, ChannelAdapter, DispatchResult, OutboundMessage, PermanentError,
                                    ReceiptEvent, TransientError)
 from channel_adapters.bounces import BounceMailbox, verp_sender
 from channel_adapters.sending import ProviderLost, SendPool
@@ -27,31 +34,55 @@ def bounce_maildir(settings: SmtpSettings, data_dir: str | Path) -> Path:
     return Path(settings.bounce_maildir) if settings.bounce_maildir else Path(data_dir) / "bounces"
 
 
+_CRLF = compat32.clone(linesep="\r\n")
+
+
 def message_id_header(message_id: str) -> str:
     """The Message-ID for a ledger message: stable, so a resend is recognisable as the same mail."""
     return f"<{message_id}@omnibill>"
 
 
-def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
-    """The MIME message: text part, optional HTML alternative, then attachments."""
-    mail = EmailMessage()
+def build_email(message: OutboundMessage, sender: str) -> Message:
+    """The MIME message: text part, optional HTML alternative, then attachments.
+
+    Built from `email.mime` parts on the compat32 policy: the same structure as `EmailMessage` would give,
+    at a third of the CPU (its header objects parse and fold every header of every part, ~4 ms a mail).
+    """
     name = message.metadata.get("from_name")
-    mail["From"] = formataddr((name, sender)) if name else sender
-    mail["To"] = message.recipient
-    mail["Subject"] = message.subject
-    mail["Date"] = formatdate(usegmt=True)
-    mail["Message-ID"] = message_id_header(message.message_id)
-    for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
-        if message.metadata.get(name):
-            mail[name] = message.metadata[name]
-    mail.set_content(message.body_text or "")
+    headers = {"From": formataddr((name, sender)) if name else sender, "To": message.recipient,
+               "Subject": message.subject, "Date": formatdate(usegmt=True),
+               "Message-ID": message_id_header(message.message_id)}
+    for header in ("List-Unsubscribe", "List-Unsubscribe-Post"):
+        if message.metadata.get(header):
+            headers[header] = message.metadata[header]
+    for header, value in headers.items():
+        if "\r" in value or "\n" in value:  # would end the header and start another (header injection)
+            raise ValueError(f"the {header} header holds a line break")
+    body: Message = MIMEText(message.body_text or "", "plain", "utf-8")
     if message.body_html:
-        mail.add_alternative(message.body_html, subtype="html")
-    for attachment in message.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        mail.add_attachment(attachment.content, maintype=maintype, subtype=subtype or "octet-stream",
-                            filename=attachment.filename)
-    return mail
+        body = MIMEMultipart("alternative", _subparts=[body, MIMEText(message.body_html, "html", "utf-8")])
+    if message.attachments:
+        body = MIMEMultipart("mixed", _subparts=[body, *map(_attachment, message.attachments)])
+    for header, value in headers.items():
+        body[header] = value
+    return body
+
+
+def flatten(mail: Message, international: bool = False) -> bytes:
+    """The message as SMTP DATA (CRLF lines); `international` keeps UTF-8 addresses as they are (RFC 6532)."""
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=SMTPUTF8 if international else _CRLF).flatten(mail)
+    return out.getvalue()
+
+
+def _attachment(attachment: Attachment) -> MIMEBase:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    part = MIMEBase(maintype, subtype or "octet-stream")
+    part.set_payload(attachment.content)
+    encode_base64(part)
+    name = attachment.filename
+    part.add_header("Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name))
+    return part
 
 
 class SmtpAdapter(ChannelAdapter):
@@ -138,8 +169,13 @@ class SmtpAdapter(ChannelAdapter):
 
     def _send_one(self, conn: smtplib.SMTP, message: OutboundMessage) -> DispatchResult:
         try:
-            mail = build_email(message, self.settings.sender)
-            conn.send_message(mail, from_addr=self.envelope_sender(message), to_addrs=[message.recipient])
+            envelope = self.envelope_sender(message)
+            international = not (envelope + message.recipient).isascii()
+            conn.ehlo_or_helo_if_needed()
+            if international and not conn.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("a UTF-8 address, and the server does not offer SMTPUTF8")
+            data = flatten(build_email(message, self.settings.sender), international)
+            conn.sendmail(envelope, [message.recipient], data, mail_options=["SMTPUTF8"] if international else [])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(message.recipient, next(iter(exc.recipients.values())))
             return _refused(message, code, reply)
