@@ -92,9 +92,13 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
         hold.check()
         render_and_dispatch(tenant, period, progress, hold=hold)
     else:
-        # Each batch is sent as soon as it is rendered; the proof of the run is kept with it afterwards.
-        render_and_dispatch(tenant, period, progress, hold=hold)
-        proof(tenant, period)
+        # Each batch is sent as soon as it is rendered; the proof of the run is kept with it, built from the
+        # moment the last batch is rendered, beside the last dispatches and archives.
+        proofs: list = []
+        render_and_dispatch(tenant, period, progress, hold=hold,
+                            when_rendered=lambda: proofs.append(proof.submit(tenant, period)))
+        for future in proofs:
+            future.result()
     summary = reconcile(tenant, period, extracted["invoice_rows"])
     progress.at(100)
     if left := left_to_do(summary):

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
@@ -56,12 +57,14 @@ def holder_name() -> str:
 
 
 def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: str | None = None,
-                        batch: int | None = None, hold=None) -> list[tuple[str, int]]:
+                        batch: int | None = None, hold=None,
+                        when_rendered: Callable[[], object] | None = None) -> list[tuple[str, int]]:
     """Render what is planned and send what is rendered, round by round while fallbacks get planned.
 
     Only the given channel and/or batch when set. Returns the (channel, batch) pairs that still
     failed transiently after their retries, and emits `omnibill.batch.failed` for each. With the run's
-    `hold`, each round first checks that the run still holds its period.
+    `hold`, each round first checks that the run still holds its period. `when_rendered` is called once the
+    first round's last batch is rendered, while its dispatches and archives still run (the proof starts there).
     """
     settings = wiring.get_settings()
     run = wiring.run_of(tenant, period)
@@ -80,6 +83,8 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
             hold.check()
         batches = _Batches(tenant, period, archives)
         _render_and_send(tenant, period, sender, run, channel, batch, total, batches)
+        if round_no == 0 and when_rendered is not None:
+            when_rendered()
         failed = _wait_for_dispatch(batches, progress if round_no == 0 else None)
         # What came back already (a bounce, an access point's rejection) plans its fallback in this run.
         collect_receipts(tenant, period)
