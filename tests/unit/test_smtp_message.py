@@ -53,3 +53,19 @@ def test_a_line_break_in_a_header_is_refused_not_written(field):
 def test_a_utf8_address_is_written_as_is_for_smtputf8():
     raw = flatten(build_email(_message(recipient="åsa@exämple.test"), "f@v.test"), international=True)
     assert "To: åsa@exämple.test".encode() in raw and _parsed(raw)["To"] == "åsa@exämple.test"
+
+
+@pytest.mark.parametrize("international", [False, True])
+def test_the_bytes_are_those_of_the_standard_generator(international):
+    from email.generator import BytesGenerator
+    from io import BytesIO
+
+    from channel_adapters.smtp import _CRLF
+
+    big = _message(attachments=(Attachment("a.pdf", "application/pdf", bytes(range(256)) * 300),),
+                   body_text="line one\nline two\r\nline three\n\n")
+    mail = build_email(big, "f@v.test")
+    stock = BytesIO()
+    BytesGenerator(stock, mangle_from_=False,
+                   policy=email.policy.SMTPUTF8 if international else _CRLF).flatten(mail)
+    assert flatten(mail, international) == stock.getvalue()
