@@ -60,7 +60,7 @@ def build_email(message: OutboundMessage, sender: str) -> Message:
         if "\r" in value or "\n" in value:  # would end the header and start another (header injection)
             raise ValueError(f"the {header} header holds a line break")
     # Every leaf part is base64, whose lines never hold "-": no boundary can clash with the content, so the
-    # boundaries are given (from the message id: a resend is the same bytes) instead of searched for.
+    # boundaries are given (from the message id, like the Message-ID) instead of searched for in the content.
     mark = hashlib.sha256(message.message_id.encode()).hexdigest()[:32]
     body: Message = MIMEText(message.body_text or "", "plain", "utf-8")
     if message.body_html:
