@@ -62,6 +62,9 @@ class DispatchResult:
     error: str | None = None
     permanent: bool = False
     cost: Decimal | None = None  # what the provider says it charged, when it says
+    # Another answer is ready and comes next, before any further message is handed to the provider (set by
+    # SendPool): a dispatcher that writes each answer before the next send may write these together.
+    more_ready: bool = False
 
 
 class CallbackRejected(Exception):

@@ -8,6 +8,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from functools import lru_cache
 
 import httpx
@@ -29,6 +30,8 @@ class SendPool:
     `send` keeps at most `connections` messages in flight, counting a message from when it is handed to
     the provider until the caller takes its result and asks for the next one: a dispatcher that records
     each result before asking (providers that do not deduplicate) repeats at most that many after a crash.
+    Results that arrived together are yielded one after another with nothing sent between them (all but the
+    last marked `more_ready`), so such a dispatcher may record them together, before asking past the last.
     """
 
     def __init__(self, connections: int = 1):
@@ -57,13 +60,17 @@ class SendPool:
                     message = waiting.pop()
                     flying[executor.submit(send_one, message)] = message
                 done, _ = wait(flying, return_when=FIRST_COMPLETED)
+                ready = []
                 for future in done:
                     message = flying.pop(future)
                     if future.exception() is not None:
                         stop = stop or future.exception()
                         continue
                     answered.add(message.message_id)
-                    yield future.result()
+                    ready.append(future.result())
+                # Nothing new goes out until the caller asked past the last of these: it may write them together.
+                for index, result in enumerate(ready, start=1):
+                    yield replace(result, more_ready=True) if index < len(ready) else result
                 if stop is not None and not flying:
                     break
         finally:
@@ -187,15 +194,18 @@ def provider_text(text: str) -> str:
 
 
 def get_json(client: httpx.Client, url: str, params: dict | None, provider: str, what: str,
-             error: Callable[[httpx.Response], str]) -> dict:
+             error: Callable[[httpx.Response], str], absent_ok: bool = False) -> dict | None:
     """GET a provider's JSON resource (a status, a page of history): TransientError when the provider cannot be
-    reached or answers with a failure, PermanentError when it refuses our credentials; `error` words an answer."""
+    reached or answers with a failure, PermanentError when it refuses our credentials; `error` words an answer.
+    With `absent_ok`, a resource the provider does not have (404) is None."""
     try:
         response = client.get(url, params=params)
     except httpx.TransportError as exc:
         raise TransientError(f"{provider} unreachable for {what}: {exc}") from exc
     if response.status_code in (401, 403):
         raise PermanentError(f"{provider} refused our credentials: {error(response)}")
+    if absent_ok and response.status_code == 404:
+        return None
     if not response.is_success:
         raise TransientError(f"{provider} {what}: {error(response)}")
     return response.json()

@@ -135,8 +135,8 @@ def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store, cla
     # The claim (`sending`) was committed before the provider is called: a crash in between leaves a
     # lease that lapses, and the resend carries the same idempotency key, which the provider recognises.
     # Each outcome is written as soon as the provider answered (a few together for providers that
-    # recognise a resend; one by one for those that do not, such as SMTP), so a crash repeats at most
-    # what was in flight.
+    # recognise a resend; for those that do not, such as SMTP, before another message goes out: the answers
+    # that arrived together, together), so a crash repeats at most what was in flight.
     outbound = [to_outbound(run, m, *docs[m.document_id], store, rules) for m in chunk]
     too_long = _over_length(outbound, adapter.body_maxlen)
     with ledger.transaction() as session:
@@ -157,17 +157,23 @@ def _send_chunk(ledger, run, chunk: Sequence[Message], docs, adapter, store, cla
 
     try:
         for result in (adapter.send(to_send) if to_send else ()):
-            if result.message_id not in by_id or result.message_id in answered:
-                continue  # not ours, or said twice: the first answer counts
-            answered.add(result.message_id)
-            pending.append(result)
-            if (not adapter.deduplicates or len(pending) >= RECORD_EVERY
-                    or time.monotonic() - flushed >= RECORD_AFTER_S):
+            fresh = result.message_id in by_id and result.message_id not in answered  # else not ours, or said
+            if fresh:                                                              # twice: the first counts
+                answered.add(result.message_id)
+                pending.append(result)
+            if adapter.deduplicates:
+                due = fresh and (len(pending) >= RECORD_EVERY or time.monotonic() - flushed >= RECORD_AFTER_S)
+            else:
+                due = not result.more_ready
+            if due:
                 flush()
     except TransientError as exc:
         pending += [DispatchResult(o.message_id, "failed", error=f"provider unavailable: {exc}")
                     for o in to_send if o.message_id not in answered]
         answered.update(o.message_id for o in to_send)
+    except BaseException:
+        flush()  # what the provider answered before the error is written: a resend would repeat it
+        raise
     pending += [DispatchResult(o.message_id, "failed", error="adapter returned no result")
                 for o in to_send if o.message_id not in answered]
     flush()
