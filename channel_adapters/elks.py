@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -37,6 +38,8 @@ COST_UNIT = Decimal(10000)  # 46elks states costs in 10000ths of the account cur
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 _ELKS_ID = re.compile(r"^s[0-9a-f]{32}$")
 _FINAL = {"delivered", "failed"}
+BY_ID_UP_TO = 50  # SMS awaiting a status asked for one by one; more are looked up in the history, 100 a page
+log = logging.getLogger(__name__)
 
 
 def callback_signature(callback_key: bytes, message_id: str) -> str:
@@ -56,7 +59,8 @@ def elks_time(value: str | None) -> datetime | None:
 
 
 class ElksAdapter(ChannelAdapter):
-    """POSTs each SMS to 46elks' /sms; delivery reports come to /webhooks/46elks, GET /sms is the fallback.
+    """POSTs each SMS to 46elks' /sms; delivery reports come to /webhooks/46elks; polling is the fallback
+    (GET /sms/{id} for up to 50 awaiting a status, else GET /sms, the history).
 
     `connections` requests at once, over the client's kept-alive connections; as 46elks does not deduplicate,
     the dispatcher records each result before asking for the next, so at most `connections` SMS are in flight.
@@ -138,10 +142,31 @@ class ElksAdapter(ChannelAdapter):
                 self._pending.setdefault(elks_id, (message_id, at if at.tzinfo else at.replace(tzinfo=timezone.utc)))
 
     def fetch_receipts(self) -> list[ReceiptEvent]:
-        """Final statuses of the SMS sent (by this adapter, or named by `awaiting`) without a report yet,
-        from GET /sms (paged)."""
+        """Final statuses of the SMS sent (by this adapter, or named by `awaiting`) without a report yet.
+
+        Up to `BY_ID_UP_TO` are asked for one by one (GET /sms/{id}); more are found in the history (GET /sms,
+        paged back to the oldest of them): an SMS that never gets a final status then costs one request a poll,
+        not a walk through the history back to it."""
         if not self._pending:
             return []
+        if len(self._pending) <= BY_ID_UP_TO:
+            return self._one_by_one()
+        return self._from_history()
+
+    def _one_by_one(self) -> list[ReceiptEvent]:
+        events: list[ReceiptEvent] = []
+        for elks_id, (message_id, _) in list(self._pending.items()):
+            sms = get_json(self.client, f"{self.settings.base_url}/sms/{elks_id}", None, "46elks", "an SMS status",
+                           _error, absent_ok=True)
+            if sms is None:  # 46elks knows no such SMS: no status will ever come for it
+                log.warning("46elks has no SMS %s (message %s): its status is no longer asked for", elks_id, message_id)
+                del self._pending[elks_id]
+            elif event := self._event(message_id, elks_id, sms.get("status", ""), sms.get("delivered")):
+                events.append(event)
+                del self._pending[elks_id]
+        return events
+
+    def _from_history(self) -> list[ReceiptEvent]:
         oldest = min(created for _, created in self._pending.values()) - timedelta(seconds=1)
         params = {"end": oldest.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds"),
                   "limit": self.settings.history_page_size}
@@ -159,8 +184,7 @@ class ElksAdapter(ChannelAdapter):
             params = {**params, "start": page["next"]}
 
     def _history_page(self, params: dict) -> dict:
-        return get_json(self.client, f"{self.settings.base_url}/sms", params, "46elks", "SMS history",
-                        lambda r: f"HTTP {r.status_code} {provider_text(r.text)}")
+        return get_json(self.client, f"{self.settings.base_url}/sms", params, "46elks", "SMS history", _error)
 
     @staticmethod
     def _event(message_id: str, elks_id: str, status: str, delivered: str | None) -> ReceiptEvent | None:
@@ -177,3 +201,7 @@ class ElksAdapter(ChannelAdapter):
         """Stop the workers and close the HTTP client."""
         self.pool.close()
         self.client.close()
+
+
+def _error(response: httpx.Response) -> str:
+    return f"HTTP {response.status_code} {provider_text(response.text)}"

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -132,8 +132,10 @@ def test_tampered_callbacks_are_refused(adapter, sandbox, inbox, tag):
             adapter.parse_callback(Callback("POST", url, one.headers, body))
 
 
-def test_polling_returns_the_same_events_as_the_callbacks(settings, sandbox, inbox, tag):
-    """GET /sms, paged two by two, yields the reports the callbacks carried (the pushed ones were lost)."""
+@pytest.mark.parametrize("by_id_up_to", [0, 50])  # the history paged two by two; GET /sms/{id} for each
+def test_polling_returns_the_same_events_as_the_callbacks(settings, sandbox, inbox, tag, monkeypatch, by_id_up_to):
+    """Polling yields the reports the callbacks carried (the pushed ones were lost)."""
+    monkeypatch.setattr("channel_adapters.elks.BY_ID_UP_TO", by_id_up_to)
     polling = ElksAdapter(settings.elks.model_copy(update={"history_page_size": 2}),
                           settings.webhooks.public_url, KEY)
     pushing = ElksAdapter(settings.elks, settings.webhooks.public_url, KEY)
@@ -147,8 +149,9 @@ def test_polling_returns_the_same_events_as_the_callbacks(settings, sandbox, inb
     assert polling.fetch_receipts() == []
 
 
-def test_documented_history_page_is_read(settings):
+def test_documented_history_page_is_read(settings, monkeypatch):
     """The documented GET /sms answer: our pending SMS found in it, the others ignored."""
+    monkeypatch.setattr("channel_adapters.elks.BY_ID_UP_TO", 0)
     body = json.loads((FIXTURES / "sms_history.json").read_text())
     body.pop("next")
     client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
@@ -172,3 +175,33 @@ def test_a_new_process_polls_what_an_earlier_one_sent(settings, sandbox, tag):
     later.awaiting(sent)
     assert sorted((e.message_id, e.status) for e in later.fetch_receipts()) == \
            sorted((m.message_id, "delivered") for m in messages)
+
+
+def test_a_few_pending_are_asked_for_by_id_and_an_unknown_one_is_dropped(settings):
+    """GET /sms/{id} (https://46elks.se/docs/show-sms-id) for each of a few pending SMS, never the history: the
+    documented answer read; one 46elks does not know (404) is no longer asked for; one not final stays pending."""
+    answers = {
+        "s17a6dafb12d6b1cabc053d57dac2b9d8": httpx.Response(200, json={
+            "id": "s17a6dafb12d6b1cabc053d57dac2b9d8", "direction": "outgoing", "from": "MyService",
+            "created": "2017-03-14T09:52:07.302000", "to": "+46704508449", "message": "Hello hello",
+            "status": "delivered", "delivered": "2017-03-14T09:52:10Z", "cost": 3500}),
+        "s299b2d2a467945f59e1c9ea431eed9d8": httpx.Response(404, text="No such SMS"),
+        "s70df59406a1b4643b96f3f91e0bfb7b0": httpx.Response(200, json={
+            "id": "s70df59406a1b4643b96f3f91e0bfb7b0", "status": "sent", "created": "2018-07-13T13:57:23.741000"}),
+    }
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return answers[request.url.path.rsplit("/", 1)[-1]]
+
+    elks = ElksAdapter(settings.elks, settings.webhooks.public_url, KEY,
+                       client=httpx.Client(transport=httpx.MockTransport(answer)))
+    created = datetime(2017, 3, 14, 9, 52, 7, tzinfo=timezone.utc)
+    for n, elks_id in enumerate(answers):
+        elks._pending[elks_id] = (f"{n:032x}", created)
+    [event] = elks.fetch_receipts()
+    assert (event.message_id, event.status) == (f"{0:032x}", "delivered")
+    assert event.at == datetime(2017, 3, 14, 9, 52, 10, tzinfo=timezone.utc)
+    assert sorted(asked) == sorted(f"{urlsplit(settings.elks.base_url).path}/sms/{i}" for i in answers)  # no history
+    assert list(elks._pending) == ["s70df59406a1b4643b96f3f91e0bfb7b0"]  # sent, not final: asked again next time
