@@ -110,6 +110,28 @@ def _tree_cpu_s(root: int) -> float:
     return total
 
 
+def _postgres_cpu_s() -> float | None:
+    """CPU seconds of the local PostgreSQL server so far: its postmaster with the backends it has reaped, and the
+    live ones (every database's; on this machine the ledger's). None when no postmaster runs here."""
+    tick, stats = os.sysconf("SC_CLK_TCK"), {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as file:
+                    head, _, rest = file.read().decode(errors="replace").rpartition(")")
+            except OSError:
+                continue
+            if head[head.index("(") + 1:] == "postgres":
+                stats[int(name)] = rest.split()
+    postmasters = [pid for pid, fields in stats.items() if int(fields[1]) not in stats]
+    if not postmasters:
+        return None
+    # fields after the name: state ppid … utime(11) stime(12) cutime(13) cstime(14)
+    total = sum(int(f[11]) + int(f[12]) for f in stats.values())
+    total += sum(int(stats[pid][13]) + int(stats[pid][14]) for pid in postmasters)
+    return total / tick
+
+
 def _status_kb(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -280,10 +302,14 @@ class Bench:
         return time.perf_counter() - t, found, out.decode()
 
     def _cpu_now(self) -> dict[str, float]:
-        """CPU seconds so far: of waited-for children (the timed run and its processes), sandbox, server."""
+        """CPU seconds so far: of waited-for children (the timed run and its processes), sandbox, server, and the
+        PostgreSQL server when it holds the ledger (it shares the machine's cores with the run)."""
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {"run": children.ru_utime + children.ru_stime,
-                "sandbox": _tree_cpu_s(self.sandbox.pid), "prefect server": _tree_cpu_s(self.server.pid)}
+        found = {"run": children.ru_utime + children.ru_stime,
+                 "sandbox": _tree_cpu_s(self.sandbox.pid), "prefect server": _tree_cpu_s(self.server.pid)}
+        if self.database == "postgresql" and (postgres := _postgres_cpu_s()) is not None:
+            found["postgresql"] = postgres
+        return found
 
     def close(self) -> dict[str, dict]:
         peaks = {"sandbox": self.sandbox_peak.stop(), "prefect server": self.server_peak.stop()}
