@@ -14,6 +14,7 @@ from pydantic import Field
 from flows.approval import AwaitingRelease, RunRejected, await_release
 from flows.rounds import RunIncomplete, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
+from omnibill.memory import keep_trimmed
 from omnibill.model import PERIOD_PATTERN
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import slot, tenant_limit_name
@@ -71,6 +72,7 @@ def monthly_billing_run(
 
 def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
     """The stages, in order; a dry run stops after rendering. Between stages: does the run still hold its period?"""
+    keep_trimmed()  # freed memory back to the system as the run goes, so the process stays near what it uses
     progress = Progress(tenant, period)
     rerun_after_rejection(wiring.ledger(), wiring.run_of(tenant, period))  # a corrected run asks again
     extracted = extract(tenant, period, source)

@@ -20,6 +20,7 @@ from prefect.tasks import exponential_backoff
 from config.channels import RECEIPT_CHANNELS
 from omnibill import wiring
 from omnibill.dispatch.stage import batch_count, batches_to_send, still_failing
+from omnibill.memory import keep_trimmed
 from omnibill.ops import events
 from omnibill.ops.artifacts import Progress
 from omnibill.ops.limits import missing_limits
@@ -66,6 +67,7 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
     `hold`, each round first checks that the run still holds its period. `when_rendered` is called once the
     first round's last batch is rendered, while its dispatches and archives still run (the proof starts there).
     """
+    keep_trimmed()  # a rerun or release sends here without the monthly flow
     settings = wiring.get_settings()
     run = wiring.run_of(tenant, period)
     # A tenant that releases by hand sends nothing of an unapproved run, whichever flow asks (rerun, release).

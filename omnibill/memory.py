@@ -5,9 +5,15 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 ARENAS = 2
+TRIM_EVERY_S = 2.0
+_trimmer: threading.Thread | None = None
+_trimmer_lock = threading.Lock()
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
@@ -23,3 +29,32 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
         return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # not glibc (musl has no mallopt arenas)
         return False
+
+
+def keep_trimmed(every_s: float = TRIM_EVERY_S) -> bool:
+    """Give memory the process has freed back to the system every `every_s` seconds (glibc's `malloc_trim`),
+    from one daemon thread per process; False where there is no glibc.
+
+    glibc keeps what was freed inside its arenas for reuse, resident. A run's churn of PDFs, e-mails and rows
+    (tens of kB each, from several threads) left about 200 MB of freed memory resident in the run's process:
+    measured at 10,000 customers, one `malloc_trim` took it from 780 MB to 557 MB. A trim takes ~2 ms with
+    little to give back, ~40 ms for 400 MB, and holds no Python lock (ctypes releases the GIL).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return False
+    global _trimmer
+    with _trimmer_lock:
+        if _trimmer is None or not _trimmer.is_alive():
+            _trimmer = threading.Thread(target=_trim_forever, args=(trim, every_s), name="malloc-trim", daemon=True)
+            _trimmer.start()
+    return True
+
+
+def _trim_forever(trim: Callable[[int], int], every_s: float) -> None:
+    while True:
+        time.sleep(every_s)
+        trim(0)
