@@ -406,7 +406,10 @@ def _documents(env: dict[str, str], period: str) -> int:
     out = subprocess.run([str(BIN / "omnibill"), "status", "--tenant", "demo", "--period", period, "--json"],
                          capture_output=True, env=env, text=True)
     try:
-        return len([r for r in json.loads(out.stdout) if r.get("kind", "primary") == "primary"])
+        # One row per document has no predecessor: its first primary message, or its decision (paid, suppressed).
+        # Fallbacks, companion notices and quarantined rows are not documents of the run.
+        return len([r for r in json.loads(out.stdout) if r.get("kind", "primary") == "primary"
+                    and r.get("fallback_of") is None and r.get("state") != "quarantined"])
     except ValueError:
         return 0
 
