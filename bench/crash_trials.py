@@ -37,6 +37,7 @@ from bench.processes import free_port, wait_listening
 
 BIN = Path(sys.executable).parent
 LEASE_S = 3  # dispatch claims and run holds of a killed run lapse after this
+ATTEMPTS = 3  # runs of one trial at most, while each finished before its kill
 DAYTIME = "2026-11-18T10:00:00+01:00"  # outside every quiet hour: nothing is held for the night
 
 
@@ -95,17 +96,29 @@ class Trials:
         return httpx.get(f"http://127.0.0.1:{self.http}/_sandbox/received", timeout=10).json()
 
     def trial(self, number: int) -> dict:
-        """One period: run, kill, run again until complete, count."""
-        period = f"{2030 + number // 12}-{number % 12 + 1:02d}"
+        """One period: run, kill, run again until complete, count.
+
+        A run that finished before its kill tested nothing (it ran as any uninterrupted run does): the trial is
+        made again with a new period and an earlier moment, at most ATTEMPTS times. The report is the last
+        attempt's, with how many there were."""
+        mode = "during dispatch" if number % 2 else "at any moment"
+        for attempt in range(ATTEMPTS):
+            result = self._attempt(number, attempt, mode)
+            if not result["finished_before_kill"]:
+                break
+        return result | {"attempts": attempt + 1}
+
+    def _attempt(self, number: int, attempt: int, mode: str) -> dict:
+        index = number + 120 * attempt  # a later attempt is the same trial ten years on: a period of its own
+        period = f"{2030 + index // 12}-{index % 12 + 1:02d}"
         extract = self.work / f"extract-{period}"
         self._omnibill("demo-data", "--customers", str(self.customers), "--period", period, "--out", str(extract),
                        "--seed", str(number))
         before = self.received()
-        mode = "during dispatch" if number % 2 else "at any moment"
         run = ["run", "--tenant", "demo", "--period", period, "--source", str(extract)]
         started = time.monotonic()
         proc = self._spawn(run)
-        killed_at = self._kill_moment(proc, mode, before, started)
+        killed_at = self._kill_moment(proc, mode, before, started, earlier=attempt)
         finished_first = proc.poll() is not None
         if finished_first and mode == "at any moment":
             # The run was quicker than the uninterrupted one measured at the start (that one may have shared
@@ -122,9 +135,13 @@ class Trials:
         return {"trial": number, "period": period, "kill": mode, "killed_after_s": round(killed_at, 1),
                 "finished_before_kill": finished_first, "reruns": codes} | self._count(period, before)
 
-    def _kill_moment(self, proc: subprocess.Popen, mode: str, before: dict, started: float) -> float:
+    def _kill_moment(self, proc: subprocess.Popen, mode: str, before: dict, started: float,
+                     earlier: int = 0) -> float:
+        """When to kill: at a random moment of the run, or a moment after the providers began receiving;
+        `earlier` (a retried trial) halves the window that many times."""
+        shrink = 0.5 ** earlier
         if mode == "at any moment":
-            deadline = started + self.rng.uniform(0.5, 0.95) * self.duration_s
+            deadline = started + self.rng.uniform(0.5, 0.95) * shrink * self.duration_s
         else:  # once the providers have begun receiving, a moment into it
             wait_until = started + 120
             while time.monotonic() < wait_until and proc.poll() is None:
@@ -132,7 +149,7 @@ class Trials:
                 if any(now[c]["total"] > before[c]["total"] for c in now):
                     break
                 time.sleep(0.1)
-            deadline = time.monotonic() + self.rng.uniform(0.0, 1.5)
+            deadline = time.monotonic() + self.rng.uniform(0.0, 1.5) * shrink
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         return time.monotonic() - started
