@@ -77,43 +77,10 @@ class PeakMemory:
         return {k: round(v / 1024) for k, v in self.peaks.items()}
 
 
-def _tree(root: int) -> list[tuple[int, str]]:
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as file:
-                    stat = file.read().decode(errors="replace")
-            except OSError:
-                continue
-            head, _, rest = stat.rpartition(")")
-            children.setdefault(int(rest.split(None, 2)[1]), []).append(int(name))
-            names[int(name)] = head[head.index("(") + 1:]
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append((pid, names.get(pid, "?")))
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds used by a running process and its live descendants (user + system)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for pid, _ in _tree(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
-def _postgres_cpu_s() -> float | None:
-    """CPU seconds of the local PostgreSQL server so far: its postmaster with the backends it has reaped, and the
-    live ones (every database's; on this machine the ledger's). None when no postmaster runs here."""
-    tick, stats = os.sysconf("SC_CLK_TCK"), {}
+def _processes() -> dict[int, tuple[str, list[str]]]:
+    """Every process: pid -> (name, the fields of /proc/<pid>/stat after the name: state, ppid, … utime(11),
+    stime(12), cutime(13), cstime(14))."""
+    found = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
@@ -121,15 +88,41 @@ def _postgres_cpu_s() -> float | None:
                     head, _, rest = file.read().decode(errors="replace").rpartition(")")
             except OSError:
                 continue
-            if head[head.index("(") + 1:] == "postgres":
-                stats[int(name)] = rest.split()
+            found[int(name)] = (head[head.index("(") + 1:], rest.split())
+    return found
+
+
+def _tree(root: int, processes: dict[int, tuple[str, list[str]]] | None = None) -> list[tuple[int, str]]:
+    processes = _processes() if processes is None else processes
+    children: dict[int, list[int]] = {}
+    for pid, (_, fields) in processes.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append((pid, processes[pid][0] if pid in processes else "?"))
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds used by a running process and its live descendants (user + system)."""
+    processes = _processes()
+    ticks = sum(int(processes[pid][1][11]) + int(processes[pid][1][12])  # utime, stime
+                for pid, _ in _tree(root, processes) if pid in processes)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_s() -> float | None:
+    """CPU seconds of the local PostgreSQL server so far: its postmaster with the backends it has reaped, and the
+    live ones (every database's; on this machine the ledger's). None when no postmaster runs here."""
+    stats = {pid: fields for pid, (name, fields) in _processes().items() if name == "postgres"}
     postmasters = [pid for pid, fields in stats.items() if int(fields[1]) not in stats]
     if not postmasters:
         return None
-    # fields after the name: state ppid … utime(11) stime(12) cutime(13) cstime(14)
     total = sum(int(f[11]) + int(f[12]) for f in stats.values())
     total += sum(int(stats[pid][13]) + int(stats[pid][14]) for pid in postmasters)
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kb(pid: int, field: str) -> int:
