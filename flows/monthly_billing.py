@@ -78,26 +78,23 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
     extracted = extract(tenant, period, source)
     hold.check()
     progress.at(10)
-    total = len(extracted["batches"])
-    futures = [decide.submit(tenant, period, b, total) for b in extracted["batches"]]
-    for done, future in enumerate(as_completed(futures), start=1):
-        future.result()  # a batch that cannot be decided stops the run here, not silently later
-        progress.between(10, 30, done, total)
-    hold.check()
+    batch_nos = extracted["batches"]
     if dry_run:
-        return _forecast(tenant, period, extracted["batches"], progress)
+        return _forecast(tenant, period, _decide_all(tenant, period, batch_nos, progress, hold), progress)
     if wiring.tenant_rules(tenant).release == "manual":
-        # Everything rendered, then the proof of the real run, and a person decides before anything is sent.
-        wait([render.submit(tenant, period, b, total) for b in extracted["batches"]])
+        # Everything decided and rendered, then the proof of the real run, and a person decides before anything
+        # is sent.
+        wait([render.submit(tenant, period, b, len(batch_nos))
+              for b in _decide_all(tenant, period, batch_nos, progress, hold)])
         proof(tenant, period)
         await_release(tenant, period)
         hold.check()
         render_and_dispatch(tenant, period, progress, hold=hold)
     else:
-        # Each batch is sent as soon as it is rendered; the proof of the run is kept with it, built from the
-        # moment the last batch is rendered, beside the last dispatches and archives.
+        # Each batch is rendered as soon as it is decided and sent as soon as it is rendered; the proof of the run
+        # is kept with it, built from the moment the last batch is rendered, beside the last dispatches and archives.
         proofs: list = []
-        render_and_dispatch(tenant, period, progress, hold=hold,
+        render_and_dispatch(tenant, period, progress, hold=hold, to_decide=batch_nos,
                             when_rendered=lambda: proofs.append(proof.submit(tenant, period)))
         for future in proofs:
             future.result()
@@ -108,6 +105,16 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
         raise RunIncomplete(f"{left} documents or messages not delivered yet (transient failures, or still in "
                             f"flight): omnibill rerun --tenant {tenant} --period {period}")
     return summary
+
+
+def _decide_all(tenant: str, period: str, batch_nos: list[int], progress: Progress, hold) -> list[int]:
+    """Decide every batch before anything renders (a dry run, a run released by hand); returns the batches."""
+    futures = [decide.submit(tenant, period, b, len(batch_nos)) for b in batch_nos]
+    for done, future in enumerate(as_completed(futures), start=1):
+        future.result()  # a batch that cannot be decided stops the run here, not silently later
+        progress.between(10, 30, done, len(batch_nos))
+    hold.check()
+    return batch_nos
 
 
 def _forecast(tenant: str, period: str, batches: list[int], progress: Progress) -> dict:

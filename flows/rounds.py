@@ -28,13 +28,14 @@ from omnibill.proof.release import check_released
 from omnibill.runs import ExpectedStop
 from omnibill.render.stage import batches_to_render
 from tasks.archive import archive
-from tasks.decide import fallbacks
+from tasks.decide import decide, fallbacks
 from tasks.dispatch import dispatch
 from tasks.receipts import receipts
 from tasks.render import render
 
 MAX_ROUNDS = 6  # a fallback chain is at most as long as the channel list
 RENDER_AHEAD = 2  # batches rendering at once (each uses every core): the next is ready when one is sent
+DECIDE_AHEAD = 2  # batches deciding at once while earlier ones render (deciding one is many times quicker)
 
 
 class RunIncomplete(ExpectedStop):
@@ -59,13 +60,16 @@ def holder_name() -> str:
 
 def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: str | None = None,
                         batch: int | None = None, hold=None,
-                        when_rendered: Callable[[], object] | None = None) -> list[tuple[str, int]]:
+                        when_rendered: Callable[[], object] | None = None,
+                        to_decide: list[int] = ()) -> list[tuple[str, int]]:
     """Render what is planned and send what is rendered, round by round while fallbacks get planned.
 
     Only the given channel and/or batch when set. Returns the (channel, batch) pairs that still
     failed transiently after their retries, and emits `omnibill.batch.failed` for each. With the run's
     `hold`, each round first checks that the run still holds its period. `when_rendered` is called once the
     first round's last batch is rendered, while its dispatches and archives still run (the proof starts there).
+    The batches `to_decide` are decided first in the first round, each rendered as soon as it is decided
+    (progress 10-30% as they are); a batch that cannot be decided stops the run.
     """
     keep_trimmed()  # a rerun or release sends here without the monthly flow
     settings = wiring.get_settings()
@@ -84,7 +88,8 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         if hold is not None:
             hold.check()
         batches = _Batches(tenant, period, archives)
-        _render_and_send(tenant, period, sender, run, channel, batch, total, batches)
+        deciding = _Decides(tenant, period, to_decide if round_no == 0 else [], total, progress)
+        _render_and_send(tenant, period, sender, run, channel, batch, total, batches, deciding)
         if round_no == 0 and when_rendered is not None:
             when_rendered()
         failed = _wait_for_dispatch(batches, progress if round_no == 0 else None)
@@ -129,30 +134,60 @@ class _Batches:
                 self.archives.append(archive.submit(self.tenant, self.period, pair[1]))
 
 
-def _render_and_send(tenant, period, sender, run, channel, batch, total, batches: _Batches) -> None:
+class _Decides:
+    """The batches a round decides before rendering them, DECIDE_AHEAD at a time; the progress moves 10-30%."""
+
+    def __init__(self, tenant: str, period: str, batch_nos: list[int], total: int, progress: Progress):
+        self.tenant, self.period, self.total, self.progress = tenant, period, total, progress
+        self.undecided = list(batch_nos)
+        self.running: dict = {}
+        self.count = len(self.undecided)
+
+    def __contains__(self, batch_no: int) -> bool:
+        return batch_no in self.undecided or batch_no in self.running.values()
+
+    def submit(self) -> None:
+        while self.undecided and len(self.running) < DECIDE_AHEAD:
+            b = self.undecided.pop(0)
+            self.running[decide.submit(self.tenant, self.period, b, self.total)] = b
+
+    def finished(self, future) -> int:
+        """The batch a finished decide decided (its error when it failed: the run stops there)."""
+        future.result()
+        batch_no = self.running.pop(future)
+        self.progress.between(10, 30, self.count - len(self.undecided) - len(self.running), self.count)
+        return batch_no
+
+
+def _render_and_send(tenant, period, sender, run, channel, batch, total, batches: _Batches,
+                     deciding: _Decides) -> None:
     """Render batch by batch and send each batch as soon as it is rendered, with RENDER_AHEAD batches rendering
     at most: dispatch (network-bound) goes on while the next batch renders (CPU-bound), and memory stays flat.
+    Batches to decide are rendered as each is decided, while later ones are decided.
 
-    The dispatch futures go to `batches`. Messages of a batch still being rendered are sent once it is; batches
-    with nothing to render (left from an earlier run) are sent at once.
+    The dispatch futures go to `batches`. Messages of a batch still being decided or rendered are sent once it
+    is; batches with nothing to render (left from an earlier run) are sent at once.
     """
     ledger = wiring.ledger()
-    waiting = batches_to_render(ledger, run, batch)
+    waiting = [b for b in batches_to_render(ledger, run, batch) if b not in deciding]
 
     def send(pairs) -> None:
         for pair in pairs:
             batches.add(sender.submit(tenant, period, *pair, total), pair)
 
-    send(p for p in batches_to_send(ledger, run, channel, batch) if p[1] not in waiting)
+    send(p for p in batches_to_send(ledger, run, channel, batch) if p[1] not in waiting and p[1] not in deciding)
     rendering: dict = {}
-    while waiting or rendering:
+    while waiting or rendering or deciding.running or deciding.undecided:
+        deciding.submit()
         while waiting and len(rendering) < RENDER_AHEAD:
             b = waiting.pop(0)
             rendering[render.submit(tenant, period, b, total)] = b
-        # The first to finish: a rendered batch is sent; a sent batch is archived.
-        done = next(as_completed(list(rendering) + list(batches.unseen)))
+        # The first to finish: a decided batch is rendered; a rendered batch is sent; a sent batch is archived.
+        done = next(as_completed(list(deciding.running) + list(rendering) + list(batches.unseen)))
         done.wait()
-        if done in rendering:
+        if done in deciding.running:
+            waiting.append(deciding.finished(done))
+        elif done in rendering:
             send(batches_to_send(ledger, run, channel, rendering.pop(done)))
         else:
             batches.seen(done)
