@@ -141,7 +141,7 @@ def _task_spans(api_url: str, flow_name: str) -> dict[str, list[tuple[float, flo
 
     runs = httpx.post(f"{api_url}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 1,
                                                              "flow_runs": {"name": {"any_": [flow_name]}}}).json()
-    spans: dict[str, list[tuple[float, float]]] = {"render": [], "dispatch": []}
+    spans: dict[str, list[tuple[float, float]]] = {"decide": [], "render": [], "dispatch": []}
     from datetime import datetime
 
     if not runs:
@@ -368,6 +368,9 @@ def main() -> None:
                   "end to end")
             print(f"render ran {render_s:.1f} s, dispatch {dispatch_s:.1f} s, both at once {both:.1f} s "
                   f"({both / min(render_s, dispatch_s) if min(render_s, dispatch_s) else 0:.0%} of the shorter)")
+            decide_s = sum(b - a for a, b in _covered(spans["decide"]))
+            print(f"decide ran {decide_s:.1f} s, {overlap_s(spans['decide'], spans['render']):.1f} s of it beside render "
+                  "(a batch renders once it is decided)")
             print(_cpu_line(bench.cpu, docs, flow_s))
             print("where the flow's time went (seconds during which a task of the kind ran):")
             print("  " + ", ".join(f"{kind} {sum(b - a for a, b in _covered(found)):.1f}"
