@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from omnibill.memory import keep_trimmed
+
 T = TypeVar("T")
 
 _pool: ProcessPoolExecutor | None = None
@@ -26,7 +28,10 @@ def cpu_pool(workers: int) -> ProcessPoolExecutor:
     """This process's pool of `worker_count(workers)` processes (the size asked first is kept)."""
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=worker_count(workers), mp_context=multiprocessing.get_context("spawn"))
+        # Each process gives freed memory back to the system as the main process does: its churn of PDFs and
+        # archival copies otherwise stays resident and grows with the run.
+        _pool = ProcessPoolExecutor(max_workers=worker_count(workers), mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=keep_trimmed)
         atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
     return _pool
 

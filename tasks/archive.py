@@ -6,6 +6,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import task_run
 
 from omnibill import wiring
+from omnibill.memory import keep_trimmed
 from omnibill.archive.archive import archive_run
 from omnibill.store import open_store
 
@@ -20,6 +21,7 @@ def _run_name() -> str:
 def archive(tenant: str, period: str, batch_no: int | None = None) -> dict:
     """Store every sent, not yet archived document of a tenant's period (one batch when given) as PDF/A-3b in
     the archive; the copies are made by the render processes."""
+    keep_trimmed()  # the process working here (a Dask worker too) gives freed memory back as it goes
     settings = wiring.get_settings()
     counts = archive_run(wiring.ledger(), wiring.run_of(tenant, period), wiring.document_store(settings),
                          open_store(settings.resolved_archive_url(), settings.s3), wiring.tenant_rules(tenant),

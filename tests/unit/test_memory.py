@@ -32,3 +32,22 @@ def test_memory_freed_by_the_process_is_given_back_within_a_few_trims():
     freed, trimmed, threads = map(int, out.stdout.split())
     assert threads == 1
     assert freed - trimmed > 200, (freed, trimmed)  # ~400 MB freed: most of it no longer resident
+
+
+def _trimmer_threads() -> int:
+    import threading
+
+    return sum(1 for t in threading.enumerate() if t.name == "malloc-trim")
+
+
+def test_the_render_processes_give_freed_memory_back_too():
+    # The pool's processes (rendering, archiving) start their own trimmer, as the run's process does.
+    script = textwrap.dedent("""
+        from omnibill.workers import cpu_pool
+        from tests.unit.test_memory import _trimmer_threads
+        pool = cpu_pool(2)
+        print(*sorted(pool.submit(_trimmer_threads).result() for _ in range(4)))
+        pool.shutdown()
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["1", "1", "1", "1"]
