@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import threading
-
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The tables a run fills by the hundred thousand rows within minutes, and how often their planner statistics are
+# brought up to date (PostgreSQL; see Ledger.transaction).
+GROWING_TABLES = ("customers", "documents", "messages", "message_events", "dispatch_attempts", "archived_documents",
+                  "receipts", "provider_events", "quarantined_rows")
+STATISTICS_EVERY_S = 30.0
 
 
 class SchemaOutdated(RuntimeError):
@@ -116,13 +124,20 @@ class Ledger:
         # SQLite serialises writers anyway; queueing them on a lock here (instead of in SQLite's
         # busy handler) keeps waiting threads off the CPU and never times out a short write.
         self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        self._analyzed_at = -STATISTICS_EVERY_S
+        self._analyze_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed on success and rolled back on error."""
+        """A session whose work is committed on success and rolled back on error.
+
+        On PostgreSQL, a commit more than STATISTICS_EVERY_S after this ledger's last one that did so also
+        refreshes the planner statistics of the tables a run fills (`analyze_growing_tables`).
+        """
         if self._sqlite_lock is None:
             with self.sessions.begin() as session:
                 yield session
+            self.analyze_growing_tables(STATISTICS_EVERY_S)
             return
         with self._sqlite_lock, self.sessions.begin() as session:
             yield session
@@ -132,6 +147,29 @@ class Ledger:
         """A session for reading only: on SQLite it takes no write lock and waits for no writer."""
         with self.readers.begin() as session:
             yield session
+
+    def analyze_growing_tables(self, unless_within_s: float = 0.0) -> bool:
+        """PostgreSQL: ANALYZE the tables a run fills (not when this ledger did so within `unless_within_s`).
+
+        A run grows them from nothing to hundreds of thousands of rows in minutes, faster than autovacuum
+        (when it runs at all) analyzes them; planned with the statistics of an empty table, a chunk's UPDATE …
+        FROM unnest(…) scanned all of `dispatch_attempts` instead of using its index: at 100,000 customers,
+        15,061 such scans read 992 million rows. ANALYZE samples a bounded number of rows per table and takes
+        no lock that blocks reading or writing. Returns whether it ran; SQLite does nothing.
+        """
+        if self._sqlite_lock is not None:
+            return False
+        with self._analyze_lock:
+            if time.monotonic() - self._analyzed_at < unless_within_s:
+                return False
+            self._analyzed_at = time.monotonic()
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE " + ", ".join(GROWING_TABLES))
+        except SQLAlchemyError as exc:  # what was committed stays committed; the planner keeps older statistics
+            log.warning("ledger: ANALYZE of the run's tables failed: %s", type(exc).__name__)
+            return False
+        return True
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import String, func, literal, select, true
 
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.decisions import write_decisions
@@ -157,3 +157,44 @@ def test_two_claimers_on_postgresql_never_take_the_same_message(postgres_url):
         assert all(sum(1 for e in events[i] if e[1] == "sending") == 1 for i in owners)
     finally:
         db.dispose()
+
+
+def _finish_attempts_plan(session, ids: list[str]) -> str:
+    """EXPLAIN of the statement finish_attempts sends on PostgreSQL for these messages' first attempts."""
+    from omnibill.ledger.repository import _arrays, _layout, _update_statement
+
+    table = DispatchAttempt.__table__
+    rows = [{"message_id": i, "attempt_no": 1, "outcome": "sent", "error": None, "permanent": False,
+             "finished_at": LATER} for i in ids]
+    names, partial = _layout(table, rows)
+    compiled = _update_statement(table, names, partial, ("message_id", "attempt_no")).compile(dialect=session.bind.dialect)
+    found = session.connection().exec_driver_sql("EXPLAIN " + str(compiled),
+                                                 compiled.construct_params(_arrays(table, rows, names, partial)))
+    return "\n".join(r[0] for r in found)
+
+
+def test_statistics_of_the_growing_tables_keep_chunk_updates_on_their_indexes(ledger):
+    # A run fills dispatch_attempts within minutes; planned with an empty table's statistics, closing a chunk's
+    # attempts scanned the whole table each time (PostgreSQL). The ledger analyzes the growing tables as it goes.
+    run = _prepare(ledger, 200)
+    if ledger.engine.dialect.name != "postgresql":
+        assert ledger.analyze_growing_tables() is False  # SQLite's planner needs none
+        return
+    with ledger.read() as s:
+        ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
+    # As a run of 100,000 customers leaves them: 120,000 messages (copies of these), each with its attempt.
+    copies = [Message.id, Message.run_id, Message.document_id, Message.channel, Message.batch_no, Message.state,
+              Message.permanent, Message.attempts, Message.cost, Message.kind, Message.created_at, Message.updated_at]
+    n = func.generate_series(1, 120_000 // len(ids)).table_valued("n").render_derived()
+    copied = select(func.left(Message.id, 20) + "-" + func.cast(n.c.n, String), *copies[1:]).where(Message.id.in_(ids))
+    attempts = select(Message.id, literal(1), literal(LATER), literal("failed"), literal(False))
+    with ledger.transaction() as s:
+        s.execute(Message.__table__.insert().from_select([c.key for c in copies], copied.join(n, true())))
+        s.execute(DispatchAttempt.__table__.insert().from_select(
+            ["message_id", "attempt_no", "started_at", "outcome", "permanent"], attempts.where(Message.id.not_in(ids))))
+    assert ledger.analyze_growing_tables(unless_within_s=3600) is False  # analyzed at the first commit just now
+    assert ledger.analyze_growing_tables() is True
+    with ledger.read() as s:
+        plan = _finish_attempts_plan(s, ids[:50])
+    assert "Seq Scan on dispatch_attempts" not in plan, plan
+    assert "ix_dispatch_attempts_message_id" in plan, plan
