@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
@@ -30,10 +31,10 @@ class MessageSummary(NamedTuple):
 
 
 def proof_candidates(session: Session, run_id: str
-                     ) -> list[tuple[DocumentSummary, CustomerSummary, MessageSummary]]:
+                     ) -> Iterator[tuple[DocumentSummary, CustomerSummary, MessageSummary]]:
     """Each document's first primary message (about to go out, or gone out in a run released automatically),
-    with the document and its customer, summarised: read in chunks, so a large run's documents are never all
-    in memory at once (the sample then loads the few it shows)."""
+    with the document and its customer, summarised, in invoice id order: read in chunks as they are consumed
+    (the session stays open meanwhile), so a large run's documents are never all in memory at once."""
     stmt = (select(Document.id, Document.invoice_id, Document.document_type, Document.total_incl_vat,
                    Document.data, Customer.data, Message.channel)
             .join(Customer, (Customer.run_id == Document.run_id) & (Customer.customer_id == Document.customer_id))
@@ -41,11 +42,11 @@ def proof_candidates(session: Session, run_id: str
             .where(Document.run_id == run_id, Message.kind == "primary", Message.fallback_of.is_(None))
             .order_by(Document.invoice_id)
             .execution_options(yield_per=2000))
-    return [(DocumentSummary(doc_id, invoice_id, kind, total, len((data or {}).get("lines", []))),
-             CustomerSummary({"language": (customer or {}).get("language", ""),
-                              "country": (customer or {}).get("country", "")}),
-             MessageSummary(channel))
-            for doc_id, invoice_id, kind, total, data, customer, channel in session.execute(stmt)]
+    for doc_id, invoice_id, kind, total, data, customer, channel in session.execute(stmt):
+        yield (DocumentSummary(doc_id, invoice_id, kind, total, len((data or {}).get("lines", []))),
+               CustomerSummary({"language": (customer or {}).get("language", ""),
+                                "country": (customer or {}).get("country", "")}),
+               MessageSummary(channel))
 
 
 def mix(session: Session, run_id: str) -> list[tuple[str, str, str, int, Any]]:

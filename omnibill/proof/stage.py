@@ -19,7 +19,7 @@ from omnibill.ledger.reports import count_documents
 from omnibill.ledger.repository import documents_with_customers
 from omnibill.ledger.runs import run_by_id
 from omnibill.proof.page import build_proof, mix_table
-from omnibill.proof.sample import cell_of, stratified
+from omnibill.proof.sample import Sampler, cell_of
 from omnibill.render.validation import load_validator, missing_rule_sets
 from omnibill.store import ObjectStore, open_store
 
@@ -49,15 +49,16 @@ def proof_key(run: BillingRun) -> str:
 def run_proof(ledger: Ledger, run: BillingRun, rules: TenantRules, store: ObjectStore, validation_dir: Path,
               limit: int = PROOF_LIMIT) -> Proof:
     """Sample the run's bills about to be sent, write the proof page to the store, return what it shows."""
+    sampler = Sampler(rules.proof_per_cell, limit)
     with ledger.read() as session:
-        candidates = proof_candidates(session, run.id)
+        for candidate in proof_candidates(session, run.id):
+            # Service and marketing messages are in the mix; the sample shows bills (the documents with amounts).
+            if candidate[0].document_type not in MESSAGE_CATEGORIES:
+                sampler.add(candidate)
         now = mix(session, run.id)
         before_run = previous_run(session, run.tenant, run.period)
         before = mix(session, before_run.id) if before_run else []
-    # Service and marketing messages are in the mix; the sample shows bills (the documents with amounts).
-    candidates = [(d, c, m) for d, c, m in candidates if d.document_type not in MESSAGE_CATEGORIES]
-    cells = {cell_of(m.channel, d, c) for d, c, m in candidates}
-    picked = stratified(candidates, rules.proof_per_cell, limit)
+    picked = sampler.picked()
     shown_cells = {cell_of(item[2].channel, item[0], item[1]) for _, item in picked}
     with ledger.read() as session:
         whole = documents_with_customers(session, {item[0].id for _, item in picked})
@@ -69,11 +70,11 @@ def run_proof(ledger: Ledger, run: BillingRun, rules: TenantRules, store: Object
     sender_for = lambda d: senders.get(d.customer.country, senders[""])  # noqa: E731
     validator = load_validator(validation_dir)
     rows = mix_table(now, before)
-    page = build_proof(run.tenant, run.period, docs, sender_for, rows, (len(shown_cells), len(cells)),
-                       len(candidates), validator, missing_rule_sets(validation_dir))
+    page = build_proof(run.tenant, run.period, docs, sender_for, rows, (len(shown_cells), len(sampler.cells)),
+                       sampler.count, validator, missing_rule_sets(validation_dir))
     key = store.put(proof_key(run), page.encode("utf-8"), "text/html")
     invalid = page.count("fatal error(s):")
-    return Proof(key, len(candidates), len(docs), len(cells), rows, invalid, validator is not None,
+    return Proof(key, sampler.count, len(docs), len(sampler.cells), rows, invalid, validator is not None,
                  len(shown_cells))
 
 

@@ -30,6 +30,7 @@ def test_every_cell_and_the_extremes_are_in_the_sample_once():
     why = {item[0].id: reason for reason, item in picked}
     assert why["d4"] in ("the largest amount", "a credit note") and why["d3"] == "a reminder"
     assert picked == stratified(candidates, per_cell=1, limit=50)  # the same run, the same proof
+    assert picked == stratified(iter(candidates), per_cell=1, limit=50)  # read once, as the ledger streams them
 
 
 def test_the_limit_holds():
@@ -40,3 +41,18 @@ def test_the_mix_compares_with_last_period():
     rows = mix_table([("email", "invoice", "SEK", 12, Decimal("1200"))], [("email", "invoice", "SEK", 10, Decimal("900"))])
     assert rows == [{"channel": "email", "type": "invoice", "currency": "SEK", "documents": "12", "total": "1200.00",
                      "last period": "10", "last total": "900.00", "change": "+20%"}]
+
+
+def test_the_sampler_keeps_only_what_it_may_show():
+    from omnibill.proof.sample import Sampler
+
+    sampler = Sampler(per_cell=2, limit=50)
+    for n in range(3000):  # one cell, read once
+        doc = Row(id=f"d{n}", invoice_id=f"INV-{n:05d}", document_type="invoice", total_incl_vat=Decimal(n % 997),
+                  line_count=n % 13)
+        sampler.add((doc, Row(data={"language": "sv", "country": "SE"}), Row(channel="print")))
+    assert sampler.count == 3000 and len(sampler.cells) == 1 and len(sampler.early) == 2
+    why = {item[0].id: reason for reason, item in sampler.picked()}
+    # ties go to the highest invoice id, as max() over (value, invoice id) gives
+    assert why == {"d2990": "the largest amount", "d2989": "the most lines", "d0": "cell print · sv · invoice · SE",
+                   "d1": "cell print · sv · invoice · SE"}
