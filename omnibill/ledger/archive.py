@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.decisions import SENT
@@ -18,12 +18,13 @@ def documents_to_archive(session: Session, run_id: str, batch_no: int | None = N
                          limit: int | None = None) -> list[tuple[Document, Customer, list[Message]]]:
     """Billing documents of a run with a message sent or delivered and no archived copy yet, with their
     customer and those messages (primary ones first). Service and marketing messages are not archived."""
-    archived = select(ArchivedDocument.document_id).where(ArchivedDocument.run_id == run_id)
-    sent = select(Message.document_id).where(Message.run_id == run_id, Message.state.in_(SENT))
+    # Correlated by document (each on an index), so a batch's query reads that batch's rows, not every sent or
+    # archived document of the run: as NOT IN over the run's archive, a run of 100,000 customers read 18 million rows.
+    archived = exists().where(ArchivedDocument.document_id == Document.id)
+    sent = exists().where(Message.document_id == Document.id, Message.state.in_(SENT))
     stmt = (select(Document, Customer)
             .join(Customer, (Customer.run_id == Document.run_id) & (Customer.customer_id == Document.customer_id))
-            .where(Document.run_id == run_id, Document.id.in_(sent), Document.id.not_in(archived),
-                   Document.document_type.not_in(MESSAGE_CATEGORIES))
+            .where(Document.run_id == run_id, sent, ~archived, Document.document_type.not_in(MESSAGE_CATEGORIES))
             .order_by(Document.invoice_id))
     if batch_no is not None:
         stmt = stmt.where(Document.batch_no == batch_no)
