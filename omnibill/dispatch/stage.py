@@ -86,8 +86,7 @@ def batches_to_send(ledger: Ledger, run: BillingRun, channel: str | None = None,
                     batch: int | None = None) -> list[tuple[str, int]]:
     """(channel, batch) pairs with messages to send: rendered, failed transiently or still in flight."""
     with ledger.read() as session:
-        return [(c, b) for c, b in channel_batches(session, run.id, DISPATCHABLE_STATES)
-                if channel in (None, c) and batch in (None, b)]
+        return channel_batches(session, run.id, DISPATCHABLE_STATES, channel=channel, batch_no=batch)
 
 
 def still_failing(ledger: Ledger, run: BillingRun, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:

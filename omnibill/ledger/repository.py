@@ -102,12 +102,18 @@ def messages_in(session: Session, run_id: str, *, states: Sequence[str], batch_n
     return list(session.scalars(stmt.order_by(Message.id)))
 
 
-def channel_batches(session: Session, run_id: str, states: Sequence[str]) -> list[tuple[str, int]]:
-    """(channel, batch) pairs that have messages in the given states (transient failures only)."""
+def channel_batches(session: Session, run_id: str, states: Sequence[str], *, channel: str | None = None,
+                    batch_no: int | None = None) -> list[tuple[str, int]]:
+    """(channel, batch) pairs that have messages in the given states (transient failures only); only the given
+    channel and/or batch when set (asked after each batch, the whole run's messages are not read each time)."""
     stmt = (select(Message.channel, Message.batch_no)
             .where(Message.run_id == run_id, Message.state.in_(states),
                    not_permanently_failed())
             .distinct())
+    if channel is not None:
+        stmt = stmt.where(Message.channel == channel)
+    if batch_no is not None:
+        stmt = stmt.where(Message.batch_no == batch_no)
     return sorted((c, b) for c, b in session.execute(stmt))
 
 

@@ -121,7 +121,7 @@ def run_render(ledger: Ledger, run: BillingRun, batch_no: int, senders: dict[str
 def batches_to_render(ledger: Ledger, run: BillingRun, batch: int | None = None) -> list[int]:
     """Batches with planned messages (only `batch` when given)."""
     with ledger.read() as session:
-        return sorted({b for _, b in channel_batches(session, run.id, ("planned",)) if batch in (None, b)})
+        return sorted({b for _, b in channel_batches(session, run.id, ("planned",), batch_no=batch)})
 
 
 def _domain_value(row, party, token: str = "") -> BillingDocument | ServiceMessage:
