@@ -22,21 +22,23 @@ def primary_counts(session: Session, run: BillingRun, customer_ids: Sequence[str
                    ) -> tuple[pd.Series, pd.Series]:
     """Primary messages per (customer_id, category): (in each category's cap window incl. this run, in this run).
 
-    Earlier runs count what was sent or delivered since the window start; this run counts every
-    primary message that is not cancelled or failed permanently (it is or will be sent).
+    Earlier runs count what was sent or delivered since the window start. This run counts each of its documents
+    once that has a primary message not cancelled, whatever became of it since: a batch is decided while earlier
+    ones are sent, and a message of an earlier batch that failed permanently in the meantime (its fallback comes
+    later, uncapped) must count as it did before it was sent, or the decision would depend on timing.
     """
-    rows: list[tuple[str, str, str, datetime | None, bool]] = []
+    rows: list[tuple[str, str, str, str, datetime | None, bool]] = []
     for chunk in chunks(list(customer_ids)):
-        stmt = (select(Document.customer_id, Document.document_type, Message.run_id, Message.updated_at,
-                       Message.state, Message.permanent)
+        stmt = (select(Document.customer_id, Document.document_type, Document.id, Message.run_id, Message.updated_at,
+                       Message.state)
                 .join(Message, Message.document_id == Document.id)
                 .join(BillingRun, BillingRun.id == Document.run_id)
                 .where(BillingRun.tenant == run.tenant, Document.customer_id.in_(chunk), Message.kind == "primary",
                        Message.state.in_(LIVE)))
-        rows.extend((c, t, r, at, not (s == "failed" and p) and (r == run.id or s in SENT))
-                    for c, t, r, at, s, p in session.execute(stmt))
-    frame = pd.DataFrame(rows, columns=["customer_id", "category", "run_id", "at", "counts"])
-    frame = frame[frame["counts"]]
+        rows.extend((c, t, d, r, at, r == run.id or s in SENT) for c, t, d, r, at, s in session.execute(stmt))
+    frame = pd.DataFrame(rows, columns=["customer_id", "category", "document_id", "run_id", "at", "counts"])
+    # A document of this run whose primary failed and that has another primary since counts once.
+    frame = frame[frame["counts"] & ~((frame["run_id"] == run.id) & frame.duplicated("document_id"))]
     if frame.empty:
         empty = pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=["customer_id", "category"]))
         return empty, empty

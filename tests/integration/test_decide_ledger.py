@@ -141,6 +141,23 @@ def test_marketing_cap_counts_sends_of_earlier_runs(ledger):
     assert any("at most 2 marketing messages per customer in 30 days" in r for r in reasons)
 
 
+def test_cap_of_the_run_counts_a_message_of_an_earlier_batch_that_failed_since(ledger):
+    # The monthly run decides a batch while earlier batches are sent: what became of a message of an earlier
+    # batch (here: failed permanently) must not change whether the customer's next document fits the cap.
+    x = extract("2026-11", [party("C1", email="asa@example.se")], {"C1": opt_in(marketing=["email"])},
+                [("M1", "C1", "marketing"), ("M2", "C1", "marketing")])
+    with ledger.transaction() as s:
+        run = open_run(s, "demo", "2026-11", "memory")
+        assert store_extract(s, run.id, x, batch_size=1).batches == [0, 1]
+        assert decide_batch(s, run, 0, RULES, hash_key=KEY, now=NOON, mailbox_lookup=None) == {"email": 1}
+    mark(ledger, [messages(ledger, run)["M1/email/primary"].id], "failed", permanent=True,
+         reason="550 5.1.1 unknown user")
+    with ledger.transaction() as s:
+        assert decide_batch(s, run, 1, RULES, hash_key=KEY, now=NOON, mailbox_lookup=None) == {"unreachable": 1}
+        reason = s.scalars(select(Document.decision_reason).where(Document.invoice_id == "M2")).one()
+    assert "per customer in one run" in reason
+
+
 def test_quiet_hours_schedule_sms_and_release_it_when_due(ledger):
     x = extract("2026-11", [party("C1", mobile="0701234567")], {"C1": opt_in(marketing=["sms"])},
                 [("M1", "C1", "marketing")])
