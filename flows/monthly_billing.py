@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.approval import AwaitingRelease, RunRejected, await_release
-from flows.rounds import RunIncomplete, holder_name, left_to_do, render_and_dispatch
+from flows.rounds import Decides, RunIncomplete, holder_name, left_to_do, render_and_dispatch
 from omnibill import wiring
 from omnibill.memory import keep_trimmed
 from omnibill.model import PERIOD_PATTERN
@@ -21,7 +21,6 @@ from omnibill.ops.limits import slot, tenant_limit_name
 from omnibill.ops.periods import previous_month
 from omnibill.proof.release import rerun_after_rejection
 from omnibill.runs import RunActive
-from tasks.decide import decide
 from tasks.extract import extract
 from tasks.proof import proof
 from tasks.reconcile import forecast, reconcile
@@ -71,7 +70,7 @@ def monthly_billing_run(
 
 
 def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
-    """The stages, in order; a dry run stops after rendering. Between stages: does the run still hold its period?"""
+    """The stages; a dry run stops after rendering. Before each stage and round: does the run still hold its period?"""
     keep_trimmed()  # freed memory back to the system as the run goes, so the process stays near what it uses
     progress = Progress(tenant, period)
     rerun_after_rejection(wiring.ledger(), wiring.run_of(tenant, period))  # a corrected run asks again
@@ -109,10 +108,12 @@ def _run(tenant: str, period: str, source: str, dry_run: bool, hold) -> dict:
 
 def _decide_all(tenant: str, period: str, batch_nos: list[int], progress: Progress, hold) -> list[int]:
     """Decide every batch before anything renders (a dry run, a run released by hand); returns the batches."""
-    futures = [decide.submit(tenant, period, b, len(batch_nos)) for b in batch_nos]
-    for done, future in enumerate(as_completed(futures), start=1):
-        future.result()  # a batch that cannot be decided stops the run here, not silently later
-        progress.between(10, 30, done, len(batch_nos))
+    deciding = Decides(tenant, period, batch_nos, len(batch_nos), progress, ahead=len(batch_nos))
+    deciding.submit()
+    for future in as_completed(list(deciding.running)):
+        deciding.finished(future)
+    if deciding.error is not None:
+        raise deciding.error  # a batch that cannot be decided stops the run before anything renders
     hold.check()
     return batch_nos
 

@@ -1,7 +1,8 @@
 """Orchestration shared by the monthly run, the rerun and the release of scheduled messages.
 
-Render what is planned, send what is rendered, collect what providers report back (bounces and
-rejections plan fallbacks), round by round while fallbacks get planned. Only tasks are called here; the ledger is asked through the stages' read functions.
+Decide the monthly run's batches (each rendered as soon as it is decided), render what is planned, send what
+is rendered, collect what providers report back (bounces and rejections plan fallbacks), round by round while
+fallbacks get planned. Only tasks are called here; the ledger is asked through the stages' read functions.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
@@ -61,15 +62,16 @@ def holder_name() -> str:
 def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: str | None = None,
                         batch: int | None = None, hold=None,
                         when_rendered: Callable[[], object] | None = None,
-                        to_decide: list[int] = ()) -> list[tuple[str, int]]:
+                        to_decide: Sequence[int] = ()) -> list[tuple[str, int]]:
     """Render what is planned and send what is rendered, round by round while fallbacks get planned.
 
     Only the given channel and/or batch when set. Returns the (channel, batch) pairs that still
     failed transiently after their retries, and emits `omnibill.batch.failed` for each. With the run's
     `hold`, each round first checks that the run still holds its period. `when_rendered` is called once the
     first round's last batch is rendered, while its dispatches and archives still run (the proof starts there).
-    The batches `to_decide` are decided first in the first round, each rendered as soon as it is decided
-    (progress 10-30% as they are); a batch that cannot be decided stops the run.
+    The batches `to_decide` are decided in the first round, each rendered as soon as it is decided (progress
+    10-30% as they are). A batch that cannot be decided stops the deciding: the batches decided before are
+    rendered, sent and archived, then its error is raised (running the month again decides the rest).
     """
     keep_trimmed()  # a rerun or release sends here without the monthly flow
     settings = wiring.get_settings()
@@ -88,8 +90,15 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         if hold is not None:
             hold.check()
         batches = _Batches(tenant, period, archives)
-        deciding = _Decides(tenant, period, to_decide if round_no == 0 else [], total, progress)
+        deciding = Decides(tenant, period, to_decide if round_no == 0 else [], total, progress)
         _render_and_send(tenant, period, sender, run, channel, batch, total, batches, deciding)
+        if deciding.error is not None:
+            _report_failed(tenant, period, _wait_for_dispatch(batches, progress))
+            _finish_archives(tenant, period, archives)
+            get_run_logger().error("%s %s: a batch could not be decided; the batches decided before it were sent, "
+                                   "the rest is decided when the month is run again: omnibill run --tenant %s "
+                                   "--period %s", tenant, period, tenant, period)
+            raise deciding.error
         if round_no == 0 and when_rendered is not None:
             when_rendered()
         failed = _wait_for_dispatch(batches, progress if round_no == 0 else None)
@@ -98,15 +107,19 @@ def render_and_dispatch(tenant: str, period: str, progress: Progress, channel: s
         if not fallbacks(tenant, period):
             break
     _report_failed(tenant, period, failed)
-    # What was sent goes to the archive (PDF/A-3b): each batch once it was sent, then what later rounds sent.
-    # A failure here is tried again by the next run or rerun.
+    _finish_archives(tenant, period, archives)
+    return failed
+
+
+def _finish_archives(tenant: str, period: str, archives: list) -> None:
+    """What was sent goes to the archive (PDF/A-3b): each batch once it was sent, then what later rounds sent.
+    A failure here is tried again by the next run or rerun."""
     for future in archives:
         future.wait()
     states = [future.state for future in archives] + [archive(tenant, period, return_state=True)]
     if any(state.is_failed() for state in states):
         get_run_logger().warning("archiving %s %s failed: the next run or rerun archives what is missing",
                                  tenant, period)
-    return failed
 
 
 class _Batches:
@@ -134,33 +147,44 @@ class _Batches:
                 self.archives.append(archive.submit(self.tenant, self.period, pair[1]))
 
 
-class _Decides:
-    """The batches a round decides before rendering them, DECIDE_AHEAD at a time; the progress moves 10-30%."""
+class Decides:
+    """Batches being decided, `ahead` at a time (the progress moves 10-30% as they are).
 
-    def __init__(self, tenant: str, period: str, batch_nos: list[int], total: int, progress: Progress):
-        self.tenant, self.period, self.total, self.progress = tenant, period, total, progress
+    A batch that cannot be decided keeps its error in `error` and stops the deciding: no further batch is
+    submitted; those already submitted finish.
+    """
+
+    def __init__(self, tenant: str, period: str, batch_nos: Sequence[int], total: int, progress: Progress,
+                 ahead: int = DECIDE_AHEAD):
+        self.tenant, self.period, self.total, self.progress, self.ahead = tenant, period, total, progress, ahead
         self.undecided = list(batch_nos)
         self.running: dict = {}
         self.count = len(self.undecided)
+        self.error: Exception | None = None
 
     def __contains__(self, batch_no: int) -> bool:
         return batch_no in self.undecided or batch_no in self.running.values()
 
     def submit(self) -> None:
-        while self.undecided and len(self.running) < DECIDE_AHEAD:
+        while self.undecided and len(self.running) < self.ahead:
             b = self.undecided.pop(0)
             self.running[decide.submit(self.tenant, self.period, b, self.total)] = b
 
-    def finished(self, future) -> int:
-        """The batch a finished decide decided (its error when it failed: the run stops there)."""
-        future.result()
+    def finished(self, future) -> int | None:
+        """The batch a finished decide decided, or None when it failed."""
         batch_no = self.running.pop(future)
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 - kept, and raised once what was decided before is sent
+            self.error = self.error or exc
+            self.undecided.clear()
+            return None
         self.progress.between(10, 30, self.count - len(self.undecided) - len(self.running), self.count)
         return batch_no
 
 
 def _render_and_send(tenant, period, sender, run, channel, batch, total, batches: _Batches,
-                     deciding: _Decides) -> None:
+                     deciding: Decides) -> None:
     """Render batch by batch and send each batch as soon as it is rendered, with RENDER_AHEAD batches rendering
     at most: dispatch (network-bound) goes on while the next batch renders (CPU-bound), and memory stays flat.
     Batches to decide are rendered as each is decided, while later ones are decided.
@@ -186,7 +210,8 @@ def _render_and_send(tenant, period, sender, run, channel, batch, total, batches
         done = next(as_completed(list(deciding.running) + list(rendering) + list(batches.unseen)))
         done.wait()
         if done in deciding.running:
-            waiting.append(deciding.finished(done))
+            if (decided := deciding.finished(done)) is not None:
+                waiting.append(decided)
         elif done in rendering:
             send(batches_to_send(ledger, run, channel, rendering.pop(done)))
         else:
