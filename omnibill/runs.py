@@ -74,7 +74,8 @@ def hold_run(ledger: Ledger, tenant: str, period: str, holder: str, *, lease_s: 
                             name=f"hold {tenant} {period}", daemon=True)
     beat.start()
     try:
-        yield hold
+        with ledger.statistics_kept():  # the flow fills the run's tables: the planner follows them as they grow
+            yield hold
     finally:
         stop.set()
         beat.join()

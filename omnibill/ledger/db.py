@@ -129,15 +129,10 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed on success and rolled back on error.
-
-        On PostgreSQL, a commit more than STATISTICS_EVERY_S after this ledger's last one that did so also
-        refreshes the planner statistics of the tables a run fills (`analyze_growing_tables`).
-        """
+        """A session whose work is committed on success and rolled back on error."""
         if self._sqlite_lock is None:
             with self.sessions.begin() as session:
                 yield session
-            self.analyze_growing_tables(STATISTICS_EVERY_S)
             return
         with self._sqlite_lock, self.sessions.begin() as session:
             yield session
@@ -148,6 +143,30 @@ class Ledger:
         with self.readers.begin() as session:
             yield session
 
+    @contextmanager
+    def statistics_kept(self, every_s: float = STATISTICS_EVERY_S) -> Iterator[None]:
+        """PostgreSQL: while the block runs, a thread analyzes the tables a run fills every `every_s` seconds.
+
+        Flows hold a run this way (omnibill.runs.hold_run); the portal, webhooks and CLI commands, which write
+        little, never wait for it. Nested blocks share the throttle. SQLite needs none: nothing is started.
+        """
+        if self._sqlite_lock is not None:
+            yield
+            return
+        stop = threading.Event()
+
+        def analyze() -> None:
+            while not stop.wait(every_s):
+                self.analyze_growing_tables(unless_within_s=every_s / 2)
+
+        thread = threading.Thread(target=analyze, name="ledger statistics", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()  # an ANALYZE under way ends first
+
     def analyze_growing_tables(self, unless_within_s: float = 0.0) -> bool:
         """PostgreSQL: ANALYZE the tables a run fills (not when this ledger did so within `unless_within_s`).
 
@@ -155,7 +174,9 @@ class Ledger:
         (when it runs at all) analyzes them; planned with the statistics of an empty table, a chunk's UPDATE …
         FROM unnest(…) scanned all of `dispatch_attempts` instead of using its index: at 100,000 customers,
         15,061 such scans read 992 million rows. ANALYZE samples a bounded number of rows per table and takes
-        no lock that blocks reading or writing. Returns whether it ran; SQLite does nothing.
+        no lock that blocks reading or writing; a table another session is analyzing or vacuuming is skipped
+        (SKIP_LOCKED), not waited for. It needs the tables' owner (or MAINTAIN): under a role without it the
+        server only warns and the statistics stay as they were. Returns whether it ran; SQLite does nothing.
         """
         if self._sqlite_lock is not None:
             return False
@@ -165,8 +186,8 @@ class Ledger:
             self._analyzed_at = time.monotonic()
         try:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE " + ", ".join(GROWING_TABLES))
-        except SQLAlchemyError as exc:  # what was committed stays committed; the planner keeps older statistics
+                conn.exec_driver_sql("ANALYZE (SKIP_LOCKED) " + ", ".join(GROWING_TABLES))
+        except SQLAlchemyError as exc:  # the planner keeps older statistics
             log.warning("ledger: ANALYZE of the run's tables failed: %s", type(exc).__name__)
             return False
         return True

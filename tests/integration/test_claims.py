@@ -184,6 +184,10 @@ def test_one_run_per_tenant_and_period_held_in_the_ledger(ledger):
     with hold_run(ledger, "demo", "2026-11", "second", lease_s=60, create=False) as held:
         assert held.run.id == run.id
         held.check()  # still held
+        # While a flow holds a run it fills the run's tables: PostgreSQL's planner statistics are kept up with them.
+        keeping = "ledger statistics" in [t.name for t in threading.enumerate()]
+        assert keeping == (ledger.engine.dialect.name == "postgresql")
+    assert "ledger statistics" not in [t.name for t in threading.enumerate()]
     with pytest.raises(LookupError, match="no billing run"):
         with hold_run(ledger, "demo", "2025-01", "third", lease_s=60, create=False):
             pass

@@ -4,10 +4,11 @@ each move leaves its event, attempts are closed, decisions stored; and two claim
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import String, func, literal, select, true
+from sqlalchemy import String, func, literal, select, text, true
 
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.decisions import write_decisions
@@ -175,10 +176,13 @@ def _finish_attempts_plan(session, ids: list[str]) -> str:
 
 def test_statistics_of_the_growing_tables_keep_chunk_updates_on_their_indexes(ledger):
     # A run fills dispatch_attempts within minutes; planned with an empty table's statistics, closing a chunk's
-    # attempts scanned the whole table each time (PostgreSQL). The ledger analyzes the growing tables as it goes.
+    # attempts scanned the whole table each time (PostgreSQL). While a flow holds a run, the ledger analyzes the
+    # growing tables as it goes.
     run = _prepare(ledger, 200)
     if ledger.engine.dialect.name != "postgresql":
-        assert ledger.analyze_growing_tables() is False  # SQLite's planner needs none
+        with ledger.statistics_kept(every_s=0.01):  # SQLite's planner needs none: no thread
+            assert "ledger statistics" not in [t.name for t in threading.enumerate()]
+        assert ledger.analyze_growing_tables() is False
         return
     with ledger.read() as s:
         ids = [m.id for m in messages_in(s, run.id, states=("rendered",))]
@@ -188,12 +192,22 @@ def test_statistics_of_the_growing_tables_keep_chunk_updates_on_their_indexes(le
     n = func.generate_series(1, 120_000 // len(ids)).table_valued("n").render_derived()
     copied = select(func.left(Message.id, 20) + "-" + func.cast(n.c.n, String), *copies[1:]).where(Message.id.in_(ids))
     attempts = select(Message.id, literal(1), literal(LATER), literal("failed"), literal(False))
-    with ledger.transaction() as s:
-        s.execute(Message.__table__.insert().from_select([c.key for c in copies], copied.join(n, true())))
-        s.execute(DispatchAttempt.__table__.insert().from_select(
-            ["message_id", "attempt_no", "started_at", "outcome", "permanent"], attempts.where(Message.id.not_in(ids))))
-    assert ledger.analyze_growing_tables(unless_within_s=3600) is False  # analyzed at the first commit just now
-    assert ledger.analyze_growing_tables() is True
+    last_analyzed = text("SELECT coalesce(last_analyze, to_timestamp(0)) FROM pg_stat_user_tables "
+                         "WHERE relname = 'dispatch_attempts'")
+    with ledger.statistics_kept(every_s=0.2):
+        with ledger.transaction() as s:
+            s.execute(Message.__table__.insert().from_select([c.key for c in copies], copied.join(n, true())))
+            s.execute(DispatchAttempt.__table__.insert().from_select(
+                ["message_id", "attempt_no", "started_at", "outcome", "permanent"],
+                attempts.where(Message.id.not_in(ids))))
+            filled = s.scalar(text("SELECT clock_timestamp()"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with ledger.read() as s:
+                if s.scalar(last_analyzed) > filled:
+                    break
+            time.sleep(0.1)
+    assert "ledger statistics" not in [t.name for t in threading.enumerate()]  # it ends with the block
     with ledger.read() as s:
         plan = _finish_attempts_plan(s, ids[:50])
     assert "Seq Scan on dispatch_attempts" not in plan, plan
