@@ -56,3 +56,43 @@ def test_the_sampler_keeps_only_what_it_may_show():
     # ties go to the highest invoice id, as max() over (value, invoice id) gives
     assert why == {"d2990": "the largest amount", "d2989": "the most lines", "d0": "cell print · sv · invoice · SE",
                    "d1": "cell print · sv · invoice · SE"}
+
+
+def _sample_of_a_list(candidates: list, per_cell: int, limit: int) -> list:
+    """The sample as it was taken from a list of every candidate (before the Sampler read them once)."""
+    picked: dict = {}
+
+    def take(why, item):
+        if item[0].id not in picked and len(picked) < limit:
+            picked[item[0].id] = (why, item)
+
+    if candidates:
+        take("the largest amount", max(candidates, key=lambda c: (abs(c[0].total_incl_vat), c[0].invoice_id)))
+        take("the most lines", max(candidates, key=lambda c: (c[0].line_count, c[0].invoice_id)))
+        for kind in ("credit_note", "reminder"):
+            if found := next((c for c in candidates if c[0].document_type == kind), None):
+                take(f"a {kind.replace('_', ' ')}", found)
+    cells: dict = {}
+    for item in candidates:
+        cell = cell_of(item[2].channel, item[0], item[1])
+        if cells.get(cell, 0) < per_cell:
+            cells[cell] = cells.get(cell, 0) + 1
+            take("cell " + " · ".join(cell), item)
+    return list(picked.values())
+
+
+def test_read_once_the_sample_is_the_one_a_list_of_every_candidate_gives():
+    import random
+
+    rng = random.Random(13)
+    for trial in range(300):
+        candidates = []
+        for n in range(rng.randint(0, 40)):
+            d = rng.randint(0, 25)  # a document may come twice (its message and a fallback); amounts tie
+            doc = Row(id=f"d{d}", invoice_id=f"INV-{d:03d}", document_type=rng.choice(
+                ["invoice", "invoice", "credit_note", "reminder", "message"]),
+                total_incl_vat=Decimal(rng.randint(-5, 5)), line_count=rng.randint(1, 4))
+            customer = Row(data={"language": rng.choice("sv fi"), "country": rng.choice(["SE", "FI"])})
+            candidates.append((doc, customer, Row(channel=rng.choice(["print", "email", "sms"]))))
+        per_cell, limit = rng.randint(1, 3), rng.randint(1, 12)
+        assert stratified(iter(candidates), per_cell, limit) == _sample_of_a_list(candidates, per_cell, limit), trial
