@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from omnibill.ledger.models import Customer, Document, Message, QuarantinedRow
@@ -83,11 +83,23 @@ def count_quarantined(session: Session, run_id: str, table: str) -> int:
         QuarantinedRow.run_id == run_id, QuarantinedRow.table_name == table)) or 0
 
 
-def primary_states(session: Session, run_id: str, *, billing: bool = True) -> list[tuple[str, str, bool]]:
-    """(document id, state, permanent) of every primary message of a run."""
-    return list(session.execute(select(Message.document_id, Message.state, Message.permanent)
-                                .join(Document, Document.id == Message.document_id)
-                                .where(Message.run_id == run_id, Message.kind == "primary", _billing(billing))))
+# Each document's outcome is its best primary message, by these ranks: a document's next primary is planned only
+# once the one before failed, so at most one is not failed; of two failed ones, the transient failure (which a
+# rerun may still send) counts.
+OUTCOME_RANKS = {50: "delivered", 40: "sent", 30: "pending", 22: "scheduled", 21: "pending", 11: "failed_transient",
+                 10: "failed_permanent", 0: "pending"}
+
+
+def document_outcome_counts(session: Session, run_id: str, *, billing: bool = True) -> dict[int, int]:
+    """Documents of a run by the rank of their best primary message (OUTCOME_RANKS), counted by the database."""
+    state, failed = Message.state, Message.state == "failed"
+    rank = case((state == "delivered", 50), (state == "sent", 40), (state == "sending", 30),
+                (state == "scheduled", 22), (state.in_(("rendered", "planned")), 21),
+                (failed & Message.permanent.is_(True), 10), (failed, 11), else_=0)
+    best = (select(func.max(rank).label("rank")).join(Document, Document.id == Message.document_id)
+            .where(Message.run_id == run_id, Message.kind == "primary", _billing(billing))
+            .group_by(Message.document_id).subquery())
+    return {r: n for r, n in session.execute(select(best.c.rank, func.count()).group_by(best.c.rank))}
 
 
 def documents_with_messages(session: Session, run_id: str) -> list[tuple[Document, Message | None]]:
