@@ -398,15 +398,24 @@ def _cpu_line(cpu: dict[str, float], docs: int, seconds: float) -> str:
             f"per document; cores busy {total / (seconds * (os.cpu_count() or 1)):.0%}")
 
 
+# The run's documents, counted by the ledger: every document of the run (billing ones and the extract's messages)
+# once, whatever its messages (not fallbacks, companion notices or quarantined rows).
+_COUNT_DOCUMENTS = """
+import sys
+from omnibill import wiring
+from omnibill.ledger.reports import count_documents
+run = wiring.run_of("demo", sys.argv[1])
+with wiring.ledger().read() as session:
+    print(sum(count_documents(session, run.id, billing=billing) for billing in (True, False)))
+"""
+
+
 def _documents(env: dict[str, str], period: str) -> int:
-    out = subprocess.run([str(BIN / "omnibill"), "status", "--tenant", "demo", "--period", period, "--json"],
-                         capture_output=True, env=env, text=True)
+    out = subprocess.run([str(BIN / "python"), "-c", _COUNT_DOCUMENTS, period], capture_output=True, env=env,
+                         text=True, cwd=REPO)
     try:
-        # One row per document has no predecessor: its first primary message, or its decision (paid, suppressed).
-        # Fallbacks, companion notices and quarantined rows are not documents of the run.
-        return len([r for r in json.loads(out.stdout) if r.get("kind", "primary") == "primary"
-                    and r.get("fallback_of") is None and r.get("state") != "quarantined"])
-    except ValueError:
+        return int(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
         return 0
 
 
