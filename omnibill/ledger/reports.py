@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -102,11 +102,14 @@ def document_outcome_counts(session: Session, run_id: str, *, billing: bool = Tr
     return {r: n for r, n in session.execute(select(best.c.rank, func.count()).group_by(best.c.rank))}
 
 
-def documents_with_messages(session: Session, run_id: str) -> list[tuple[Document, Message | None]]:
-    """Every document of a run with each of its messages (None for a document without any), in order."""
+def documents_with_messages(session: Session, run_id: str) -> Iterator[tuple[Document, Message | None]]:
+    """Every document of a run with each of its messages (None for a document without any), in order, as the
+    database streams them (a run of a million documents is never in memory at once)."""
     stmt = (select(Document, Message).outerjoin(Message, Message.document_id == Document.id)
-            .where(Document.run_id == run_id).order_by(Document.invoice_id, Message.created_at))
-    return [(d, m) for d, m in session.execute(stmt)]
+            .where(Document.run_id == run_id).order_by(Document.invoice_id, Message.created_at)
+            .execution_options(yield_per=2000))
+    for d, m in session.execute(stmt):
+        yield d, m
 
 
 def customer_in_run(session: Session, run_id: str, customer_id: str) -> Customer | None:
