@@ -129,6 +129,9 @@ class ChannelAdapter(ABC):
     max_batch: ClassVar[int] = 500
     body_maxlen: ClassVar[int | None] = None
     deduplicates: ClassVar[bool] = True
+    # Whether the provider is asked about each message sent (by its reference) for its final status, rather than
+    # reporting through a feed or callbacks: only then does the receipts stage read the ledger's sent messages.
+    asks_each_message: ClassVar[bool] = False
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Hand messages to the provider, yielding each one's result as soon as it is known."""
@@ -146,7 +149,8 @@ class ChannelAdapter(ABC):
 
     def awaiting(self, sent: Sequence[tuple[str, str, datetime]]) -> None:
         """Messages sent earlier, perhaps by another process, still without a final report: (our message id,
-        the provider's reference, when sent). Adapters that poll per message ask the provider about them."""
+        the provider's reference, when sent). Adapters that poll per message (`asks_each_message`) ask the
+        provider about them; the others are never handed them."""
 
     def feed_position(self) -> str | None:
         """How far this adapter has read its provider's event feed (None: the provider has no feed to resume)."""

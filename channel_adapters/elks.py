@@ -71,6 +71,7 @@ class ElksAdapter(ChannelAdapter):
     max_batch = 500
     body_maxlen = 459  # 46elks splits long texts itself and bills per part: we keep to 3 GSM-7 parts
     deduplicates = False  # no idempotency key: a resend reaches the phone again
+    asks_each_message = True  # statuses are fetched by id (or found in the history)
 
     def __init__(self, settings: ElksSettings, public_url: str, callback_key: bytes,
                  client: httpx.Client | None = None, connections: int = 1):

@@ -30,6 +30,7 @@ class RoutedAdapter(ChannelAdapter):
         self.max_batch = min((c.max_batch for c in classes), default=500)  # type: ignore[misc]
         self.body_maxlen = min((c.body_maxlen for c in classes if c.body_maxlen), default=None)  # type: ignore[misc]
         self.deduplicates = all(c.deduplicates for c in classes)  # type: ignore[misc]
+        self.asks_each_message = any(c.asks_each_message for c in classes)  # type: ignore[misc]
 
     def adapter(self, name: str) -> ChannelAdapter:
         """The provider's adapter, built once."""

@@ -81,6 +81,7 @@ class TwilioAdapter(ChannelAdapter):
     max_batch = 500
     body_maxlen = 459  # Twilio takes up to 1600 characters, billed per segment: we keep to 3 GSM-7 segments
     deduplicates = False  # no idempotency key on message create: a resend reaches the phone again
+    asks_each_message = True  # statuses are fetched by sid (or found in the message list)
 
     def __init__(self, settings: TwilioSettings, public_url: str, client: httpx.Client | None = None,
                  connections: int = 1):

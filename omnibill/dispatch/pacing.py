@@ -25,6 +25,7 @@ class PacedAdapter(ChannelAdapter):
         self.step = max(1, int(rate_per_s)) if rate_per_s > 0 else (probe or 0)
         self.channel, self.max_batch, self.body_maxlen = inner.channel, inner.max_batch, inner.body_maxlen
         self.provider, self.deduplicates = inner.provider, inner.deduplicates
+        self.asks_each_message = inner.asks_each_message
 
     def send(self, messages: Sequence[OutboundMessage]) -> Iterator[DispatchResult]:
         """Send slice by slice, pacing to the rate and stopping early when the provider fails every message."""

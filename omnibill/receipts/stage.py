@@ -31,7 +31,8 @@ def run_receipts(ledger: Ledger, run: BillingRun, adapter: ChannelAdapter,
     how many events were read and how long reading and keeping them took."""
     counts: Counter = Counter()
     with ledger.read() as session:
-        adapter.awaiting(awaiting_reports(session, run.id, adapter.channel))  # sent by earlier processes too
+        if adapter.asks_each_message:  # sent by earlier processes too; other providers report on their own
+            adapter.awaiting(awaiting_reports(session, run.id, adapter.channel))
         adapter.resume_feeds(feed_positions(session, run.tenant))  # event feeds: only what came since
     started = time.perf_counter()
     by_provider = adapter.receipts_by_provider()

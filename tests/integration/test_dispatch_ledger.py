@@ -266,3 +266,36 @@ def test_without_a_resend_check_each_outcome_is_recorded_before_the_next_send(le
     with ledger.read() as s:
         states = Counter(s.get(Message, i).state for i in provider.received)
     assert states == Counter({"sent": 2, "sending": 1})  # a crash repeats at most the one in flight
+
+
+def test_only_providers_asked_about_each_message_are_handed_the_sent_ones(ledger, tmp_path):
+    """The receipts stage reads a run's sent messages (hundreds of thousands after a large run's first round) only
+    for a provider that is asked about each (46elks, Twilio), through the pacing and routing wrappers too."""
+    from channel_adapters.elks import ElksAdapter
+    from channel_adapters.kivra import KivraAdapter
+    from channel_adapters.routing import RoutedAdapter
+    from omnibill.dispatch.pacing import PacedAdapter
+    from omnibill.receipts.stage import run_receipts
+
+    class Asked(RecordingProvider):
+        channel = "email"
+        asks_each_message = True
+
+        def awaiting(self, sent):
+            self.asked = list(sent)
+
+    class Reporting(Asked):
+        asks_each_message = False
+
+    run = _prepare(ledger, 3)
+    assert run_dispatch(ledger, run, "email", 0, RecordingProvider(), LocalStore(tmp_path)) == Counter(sent=3)
+    asked, reporting = Asked(), Reporting()
+    run_receipts(ledger, run, PacedAdapter(asked))
+    run_receipts(ledger, run, reporting)
+    with ledger.read() as s:
+        sent = {m.id: m.provider_ref for m in messages_in(s, run.id, states=("sent",))}
+    assert {message_id: ref for message_id, ref, _ in asked.asked} == sent and len(sent) == 3
+    assert not hasattr(reporting, "asked")
+    routed = {name: RoutedAdapter("sms", lambda m: name, lambda n: None, {name: cls}).asks_each_message
+              for name, cls in (("46elks", ElksAdapter), ("kivra", KivraAdapter))}
+    assert routed == {"46elks": True, "kivra": False}
