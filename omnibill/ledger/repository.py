@@ -288,7 +288,9 @@ def claim_messages(session: Session, run_id: str, channel: str, batch_no: int, c
 
 def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Plan new messages (skipping ids already planned) and record their first state."""
-    existing = set(session.scalars(select(Message.id).where(Message.id.in_([r["id"] for r in rows]))))
+    existing: set[str] = set()
+    for part in chunks([r["id"] for r in rows]):  # print-if-unread plans a whole run's letters at once
+        existing.update(session.scalars(select(Message.id).where(Message.id.in_(part))))
     fresh = [r for r in rows if r["id"] not in existing]
     insert_ignore(session, Message, fresh)
     if fresh:

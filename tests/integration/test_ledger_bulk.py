@@ -8,12 +8,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import String, func, literal, select, text, true, update
 
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.decisions import write_decisions
 from omnibill.ledger.models import DispatchAttempt, Document, Message, MessageEvent
-from omnibill.ledger.repository import (claim_messages, finish_attempts, insert_ignore, messages_in, set_states,
+from omnibill.ledger.repository import (add_messages, claim_messages, finish_attempts, insert_ignore, messages_in, set_states,
                                         start_attempts)
 from tests.integration.test_dispatch_ledger import _prepare, ledger  # noqa: F401  (fixture)
 
@@ -123,6 +124,25 @@ def test_decisions_and_inserts_are_stored_once(ledger):
     for n, (before, after) in enumerate(zip(docs, stored)):
         assert (after.decision, after.decision_reason) == ("print", f"why {n}")
         assert after.decision_rules == ('["r1"]' if n % 2 else before.decision_rules)  # left out: kept
+
+
+def test_a_whole_run_of_messages_is_planned_at_once_and_again_without_doubles(ledger):
+    # print-if-unread plans a whole run's letters in one call: more ids than PostgreSQL takes as parameters of one
+    # statement (65,535; SQLite's limit is 32,766 upstream, but Debian's library takes 250,000).
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("the parameter limit tested is PostgreSQL's")
+    run = _prepare(ledger, 1)
+    with ledger.read() as s:
+        doc = s.scalars(select(Document).where(Document.run_id == run.id)).one()
+    rows = [{"id": f"letter-{n:06d}", "run_id": run.id, "document_id": doc.id, "channel": "print", "batch_no": 0,
+             "state": "planned", "kind": "primary"} for n in range(66_000)]
+    for _ in range(2):
+        with ledger.transaction() as s:
+            add_messages(s, rows)
+    with ledger.read() as s:
+        planned = s.scalar(select(func.count()).select_from(Message).where(Message.id.like("letter-%")))
+        events = s.scalar(select(func.count()).select_from(MessageEvent).where(MessageEvent.message_id.like("letter-%")))
+    assert planned == events == 66_000
 
 
 def test_two_claimers_on_postgresql_never_take_the_same_message(postgres_url):
