@@ -124,8 +124,8 @@ class Ledger:
         # SQLite serialises writers anyway; queueing them on a lock here (instead of in SQLite's
         # busy handler) keeps waiting threads off the CPU and never times out a short write.
         self._sqlite_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
-        self._analyzed_at = -STATISTICS_EVERY_S
-        self._analyze_lock = threading.Lock()
+        self._tended_at = -STATISTICS_EVERY_S
+        self._tend_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -188,10 +188,10 @@ class Ledger:
         """
         if self._sqlite_lock is not None:
             return []
-        with self._analyze_lock:
-            if time.monotonic() - self._analyzed_at < unless_within_s:
+        with self._tend_lock:
+            if time.monotonic() - self._tended_at < unless_within_s:
                 return []
-            self._analyzed_at = time.monotonic()
+            self._tended_at = time.monotonic()
         done: list[str] = []
         try:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

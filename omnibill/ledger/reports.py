@@ -86,12 +86,14 @@ def count_quarantined(session: Session, run_id: str, table: str) -> int:
 # Each document's outcome is its best primary message, by these ranks: a document's next primary is planned only
 # once the one before failed, so at most one is not failed; of two failed ones, the transient failure (which a
 # rerun may still send) counts.
-OUTCOME_RANKS = {50: "delivered", 40: "sent", 30: "pending", 22: "scheduled", 21: "pending", 11: "failed_transient",
-                 10: "failed_permanent", 0: "pending"}
+_OUTCOME_OF_RANK = {50: "delivered", 40: "sent", 30: "pending", 22: "scheduled", 21: "pending", 11: "failed_transient",
+                    10: "failed_permanent", 0: "pending"}
+OUTCOMES = ("delivered", "sent", "scheduled", "pending", "failed_transient", "failed_permanent")
 
 
-def document_outcome_counts(session: Session, run_id: str, *, billing: bool = True) -> dict[int, int]:
-    """Documents of a run by the rank of their best primary message (OUTCOME_RANKS), counted by the database."""
+def document_outcomes(session: Session, run_id: str, *, billing: bool = True) -> dict[str, int]:
+    """Documents of a run per final outcome (OUTCOMES), by the best of each one's primary messages, counted by the
+    database: a run's messages are never read into the process."""
     state, failed = Message.state, Message.state == "failed"
     rank = case((state == "delivered", 50), (state == "sent", 40), (state == "sending", 30),
                 (state == "scheduled", 22), (state.in_(("rendered", "planned")), 21),
@@ -99,7 +101,10 @@ def document_outcome_counts(session: Session, run_id: str, *, billing: bool = Tr
     best = (select(func.max(rank).label("rank")).join(Document, Document.id == Message.document_id)
             .where(Message.run_id == run_id, Message.kind == "primary", _billing(billing))
             .group_by(Message.document_id).subquery())
-    return {r: n for r, n in session.execute(select(best.c.rank, func.count()).group_by(best.c.rank))}
+    outcome = dict.fromkeys(OUTCOMES, 0)
+    for r, n in session.execute(select(best.c.rank, func.count()).group_by(best.c.rank)):
+        outcome[_OUTCOME_OF_RANK[r]] += n
+    return outcome
 
 
 def documents_with_messages(session: Session, run_id: str) -> Iterator[tuple[Document, Message | None]]:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from omnibill.ledger.db import Ledger
 from omnibill.ledger.models import BillingRun
 from omnibill.ledger.runs import finish_run
-from omnibill.ledger.reports import (OUTCOME_RANKS, count_documents, count_quarantined, document_outcome_counts,
-                                     failures, forecast, message_tallies)
+from omnibill.ledger.reports import (count_documents, count_quarantined, document_outcomes, failures, forecast,
+                                     message_tallies)
 from omnibill.model import MESSAGE_CATEGORIES
 from omnibill.reconcile.paid import PAID, add_paid, paid_table
 
@@ -191,17 +191,6 @@ def _bucket(state: str, permanent: bool) -> str:
     if state == "failed":
         return "rejected" if permanent else "failed"
     return state if state in ("scheduled", "held", "cancelled") else "pending"
-
-
-def document_outcomes(session: Session, run_id: str, *, billing: bool = True) -> dict[str, int]:
-    """Documents per final outcome: the best state among each document's primary messages (OUTCOME_RANKS).
-
-    Counted by the database, not by reading every message: at a million documents that list alone would cost
-    the run's process hundreds of MB at its very end."""
-    outcome = dict.fromkeys(("delivered", "sent", "scheduled", "pending", "failed_transient", "failed_permanent"), 0)
-    for rank, n in document_outcome_counts(session, run_id, billing=billing).items():
-        outcome[OUTCOME_RANKS[rank]] += n
-    return outcome
 
 
 def render_table(rec: Reconciliation) -> str:

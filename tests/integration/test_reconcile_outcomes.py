@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from omnibill.ledger.models import Document, Message
-from omnibill.reconcile.stage import document_outcomes
+from omnibill.ledger.reports import document_outcomes
 from tests.integration.test_dispatch_ledger import _prepare, ledger  # noqa: F401  (fixture)
 
 # invoice: (state, permanent) of its primary message, then of a second primary planned after the first failed
